@@ -1,0 +1,67 @@
+"""One-shot use from a shell: describe an image, read its text, or compare two images.
+
+    python -m evalkit.generate --model DIR_OR_REPO_ID --image photo.png --prompt "Describe this image."
+    python -m evalkit.generate --model DIR --image a.png --image b.png --prompt "What is different?"
+
+The question is wrapped in the chat format with one `<|image_k|>` tag per image, unless --raw is given, in which
+case --prompt is used exactly as written (tags included).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import torch
+
+from evalkit.errors import EvalkitError
+from evalkit.phi3v.loading import ATTN_IMPLEMENTATIONS, DTYPES, load_model, resolve_device
+from evalkit.phi3v.processing import Phi3VProcessor, build_prompt
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m evalkit.generate", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", required=True, help="checkpoint directory or Hub repo id")
+    parser.add_argument("--revision", default=None, help="Hub revision (repo ids only)")
+    parser.add_argument("--image", action="append", default=[], help="image file; repeat for several images")
+    parser.add_argument("--prompt", required=True, help="the question (or, with --raw, the whole prompt)")
+    parser.add_argument("--raw", action="store_true", help="use --prompt as the complete prompt, tags included")
+    parser.add_argument("--max-new-tokens", type=int, default=128)
+    parser.add_argument("--dtype", choices=sorted(DTYPES), default="float32")
+    parser.add_argument("--attn", choices=ATTN_IMPLEMENTATIONS, default="sdpa")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--num-crops", type=int, default=None, help="default: the checkpoint's preprocessor_config.json")
+    parser.add_argument("--timing", action="store_true", help="print load and generation times to stderr")
+    return parser.parse_args(argv)
+
+
+def generate_answer(args: argparse.Namespace) -> str:
+    device = resolve_device(args.device)
+    start = time.perf_counter()
+    model = load_model(args.model, args.revision, dtype=args.dtype, attn_implementation=args.attn, device=device)
+    processor = Phi3VProcessor.from_pretrained(model.source.path, num_crops=args.num_crops)
+    loaded = time.perf_counter()
+    prompt = args.prompt if args.raw else build_prompt(args.prompt, len(args.image))
+    inputs = {k: v.to(device) for k, v in processor(prompt, args.image or None).items()}
+    with torch.inference_mode():
+        output = model.generate(**inputs, max_new_tokens=args.max_new_tokens)
+    answer = processor.decode(output[0, inputs["input_ids"].shape[1] :])
+    if args.timing:
+        n = output.shape[1] - inputs["input_ids"].shape[1]
+        print(f"load {loaded - start:.2f} s, generate {time.perf_counter() - loaded:.2f} s, {n} tokens", file=sys.stderr)
+    return answer
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        print(generate_answer(args))
+    except EvalkitError as exc:
+        print(f"evalkit.generate: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,78 @@
+"""What a run ran on: library versions, hardware, code version. Recorded with every run and benchmark."""
+
+from __future__ import annotations
+
+import functools
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+import evalkit
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _run(cmd: list[str], cwd: Path | None = None) -> str | None:
+    try:
+        out = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=10, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def git_commit() -> dict:
+    commit = _run(["git", "rev-parse", "HEAD"], REPO_ROOT)
+    if commit is None:
+        return {"commit": None, "dirty": None}
+    status = _run(["git", "status", "--porcelain", "--untracked-files=no"], REPO_ROOT)
+    return {"commit": commit, "dirty": bool(status)}
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def gpu_info() -> dict:
+    if not torch.cuda.is_available():
+        return {"cuda_available": False}
+    props = torch.cuda.get_device_properties(0)
+    driver = _run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"])
+    return {
+        "cuda_available": True,
+        "gpu_name": props.name,
+        "gpu_memory_mb": props.total_memory / 1024**2,
+        "gpu_count": torch.cuda.device_count(),
+        "compute_capability": f"{props.major}.{props.minor}",
+        "cuda_version": torch.version.cuda,
+        "driver_version": driver.splitlines()[0] if driver else None,
+    }
+
+
+@functools.lru_cache(maxsize=1)
+def environment() -> dict:
+    """Versions and hardware; cached because it does not change within a process."""
+    import transformers
+
+    from evalkit.phi3v.loading import flash_attn_version
+
+    return {
+        "evalkit_version": evalkit.__version__,
+        "evalkit_git": git_commit(),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "flash_attn": flash_attn_version(),
+        "cpu": cpu_name(),
+        "cpu_count": torch.get_num_threads(),
+        **gpu_info(),
+    }

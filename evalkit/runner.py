@@ -1,0 +1,259 @@
+"""Run one setting (model x dtype x attention x runtime) over suites: predictions, scores, timings, memory.
+
+`load()` and `predict()` are the pieces `pytest benchmarks/` reuses; `run()` is the whole job behind
+`python -m evalkit`: validate suites, check the setting, load once, warm up, evaluate, write the run directory.
+"""
+
+from __future__ import annotations
+
+import logging
+import statistics
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+from transformers import LogitsProcessorList
+
+from evalkit import metrics
+from evalkit.errors import EvalkitError, UnsupportedSettingError
+from evalkit.measure import LatencyTracker, MemoryTracker, StepClock
+from evalkit.phi3v.checkpoints import cached_tiny_checkpoint, make_checkpoint
+from evalkit.phi3v.hub import ModelSource, resolve_model, weights_fingerprint
+from evalkit.phi3v.images import load_image
+from evalkit.phi3v.loading import check_setting, load_model, resolve_device, resolve_dtype
+from evalkit.phi3v.modeling import Phi3VForCausalLM
+from evalkit.phi3v.processing import Phi3VProcessor, build_prompt
+from evalkit.provenance import environment
+from evalkit.records import Prediction, RunRecord, RunWriter, make_run_dir, summarize_performance, utc_now, write_skipped_run
+from evalkit.settings import EvalConfig, ModelConfig, RuntimeConfig
+from evalkit.suites import Sample, Suite, resolve_suites
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LoadedModel:
+    model: Phi3VForCausalLM
+    processor: Phi3VProcessor
+    source: ModelSource
+    device: torch.device
+    load_s: float
+    weights: dict  # sha256 fingerprint of the weight files
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    record: RunRecord
+
+    @property
+    def failed_samples(self) -> int:
+        return self.record.n_errors
+
+
+def model_source(model_cfg: ModelConfig, cache_dir: str | Path) -> ModelSource:
+    """The checkpoint a model config names; random-weight checkpoints are made on first use."""
+    if model_cfg.path:
+        return resolve_model(model_cfg.path, model_cfg.revision)
+    cache = Path(cache_dir).expanduser()
+    if model_cfg.random == "tiny":
+        return ModelSource(path=cached_tiny_checkpoint(cache, family=model_cfg.family, seed=model_cfg.seed))
+    path = cache / f"{model_cfg.family}-full-seed{model_cfg.seed}"
+    if not (path / "config.json").is_file():
+        log.info("writing a full-size random checkpoint to %s (about 8.3 GB)", path)
+        make_checkpoint(path, "full", family=model_cfg.family, seed=model_cfg.seed, overwrite=True)
+    return ModelSource(path=path)
+
+
+def check_runtime(runtime: RuntimeConfig) -> torch.device:
+    """Raise UnsupportedSettingError if this machine cannot run the setting; nothing is loaded."""
+    device = resolve_device(runtime.device)
+    check_setting(runtime.attn, resolve_dtype(runtime.dtype), device)
+    return device
+
+
+def load(cfg: EvalConfig) -> LoadedModel:
+    device = check_runtime(cfg.runtime)
+    source = model_source(cfg.model, cfg.cache_dir)
+    start = time.perf_counter()
+    model = load_model(source.path, dtype=cfg.runtime.dtype, attn_implementation=cfg.runtime.attn, device=device, source=source)
+    processor = Phi3VProcessor.from_pretrained(source.path, num_crops=cfg.runtime.num_crops)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    load_s = time.perf_counter() - start
+    return LoadedModel(model, processor, source, device, load_s, weights_fingerprint(source.path))
+
+
+def _labels(sample: Sample) -> dict:
+    labels: dict = {}
+    if sample.reference is not None:
+        labels["reference"] = sample.reference
+    if sample.fields:
+        labels["fields"] = dict(sample.fields)
+    if sample.keywords:
+        labels["keywords"] = [list(group) for group in sample.keywords]
+    if sample.forbidden:
+        labels["forbidden"] = list(sample.forbidden)
+    return labels
+
+
+def _failed(sample: Sample, prompt: str, error: BaseException) -> Prediction:
+    return Prediction(
+        sample_id=sample.id, suite=sample.suite, task=sample.task, tags=dict(sample.tags),
+        images=[str(p) for p in sample.images], prompt=prompt, answer=None, answer_token_ids=[], scores={},
+        timings_ms={}, tokens={}, decode_tokens_per_s=None, error=f"{type(error).__name__}: {error}", labels=_labels(sample),
+    )  # fmt: skip
+
+
+def _generate_once(loaded: LoadedModel, samples: Sequence[Sample], prompts: list[str], max_new_tokens: int):
+    """Preprocess from the image files and generate: one timed request for the batch."""
+    tracker = LatencyTracker(loaded.device)
+    clock = StepClock(loaded.device)
+    with tracker.track("end_to_end"):
+        with tracker.track("preprocess"):
+            images = [[load_image(path) for path in s.images] for s in samples]
+            inputs = loaded.processor(prompts, images)
+            inputs = {k: v.to(loaded.device) for k, v in inputs.items()}
+        clock.start()
+        with torch.inference_mode():
+            output = loaded.model.generate(
+                **inputs,
+                max_new_tokens=max_new_tokens,
+                do_sample=False,
+                logits_processor=LogitsProcessorList([clock]),
+            )
+        timing = clock.stop()
+        new_tokens = output[:, inputs["input_ids"].shape[1] :].cpu()
+    return inputs, new_tokens, timing, tracker
+
+
+def _answer_ids(row: torch.Tensor, stop_ids: set[int]) -> list[int]:
+    ids = []
+    for token in row.tolist():
+        if token in stop_ids:
+            break
+        ids.append(token)
+    return ids
+
+
+def predict(loaded: LoadedModel, samples: Sequence[Sample], runtime: RuntimeConfig) -> list[Prediction]:
+    """Answer, score and time one batch; a sample whose images cannot be read fails alone, a generation error fails the batch."""
+    prompts = {s.id: build_prompt(s.question, len(s.images)) for s in samples}
+    ready, results = [], {}
+    for s in samples:
+        try:
+            for path in s.images:
+                load_image(path)  # fail this sample, not the batch, on an unreadable file
+            ready.append(s)
+        except EvalkitError as exc:
+            results[s.id] = _failed(s, prompts[s.id], exc)
+    if ready:
+        batch_prompts = [prompts[s.id] for s in ready]
+        try:
+            runs = [_generate_once(loaded, ready, batch_prompts, runtime.max_new_tokens) for _ in range(runtime.repeats)]
+        except (RuntimeError, ValueError, EvalkitError) as exc:  # CUDA OOM is a RuntimeError
+            if loaded.device.type == "cuda":
+                torch.cuda.empty_cache()
+            for s in ready:
+                results[s.id] = _failed(s, prompts[s.id], exc)
+        else:
+            results.update(_predictions(loaded, ready, batch_prompts, runs))
+    return [results[s.id] for s in samples]
+
+
+def _predictions(loaded: LoadedModel, samples, prompts, runs) -> dict[str, Prediction]:
+    inputs, new_tokens, _, _ = runs[0]  # greedy: every repeat gives the same tokens, the first is kept
+    stop_ids = set(loaded.processor.stop_token_ids) | {loaded.processor.pad_token_id}
+    image_positions = loaded.model.image_positions(inputs["input_ids"]).sum(dim=1).tolist()
+    prompt_lengths = inputs["attention_mask"].sum(dim=1).tolist()
+    timings = {
+        phase: statistics.median(run[3].last(phase) for run in runs) for phase in ("preprocess", "end_to_end")
+    }
+    timings["prefill"] = statistics.median(run[2].prefill_ms for run in runs)
+    timings["decode"] = statistics.median(run[2].decode_ms for run in runs)
+    rates = [r for r in (run[2].decode_tokens_per_s for run in runs) if r is not None]
+    out = {}
+    for i, (sample, prompt) in enumerate(zip(samples, prompts, strict=True)):
+        ids = _answer_ids(new_tokens[i], stop_ids)
+        answer = loaded.processor.decode(ids)
+        out[sample.id] = Prediction(
+            sample_id=sample.id, suite=sample.suite, task=sample.task, tags=dict(sample.tags),
+            images=[str(p) for p in sample.images], prompt=prompt, answer=answer, answer_token_ids=ids,
+            scores=metrics.score_sample(sample, answer), timings_ms=dict(timings),
+            tokens={"prompt": int(prompt_lengths[i]), "image": int(image_positions[i]), "generated": len(ids)},
+            decode_tokens_per_s=statistics.median(rates) if rates else None,  # per sequence
+            labels=_labels(sample),
+        )  # fmt: skip
+    return out
+
+
+def batches(samples: Sequence[Sample], size: int) -> Iterator[list[Sample]]:
+    for start in range(0, len(samples), size):
+        yield list(samples[start : start + size])
+
+
+def selected_samples(suites: Sequence[Suite], limit: int | None) -> list[Sample]:
+    return [s for suite in suites for s in (suite.samples[:limit] if limit else suite.samples)]
+
+
+def warm_up(loaded: LoadedModel, samples: Sequence[Sample], runtime: RuntimeConfig) -> None:
+    """Untimed generations so that kernels are compiled and caches allocated before anything is measured."""
+    batch = list(samples[: runtime.batch_size])
+    for _ in range(runtime.warmup):
+        predict(loaded, batch, replace(runtime, repeats=1))
+
+
+def _record(cfg: EvalConfig, suites: Sequence[Suite], config_dict: dict) -> RunRecord:
+    rt = cfg.runtime
+    setting = {
+        "model": cfg.model.name, "revision": cfg.model.revision, "dtype": rt.dtype, "attn": rt.attn, "device": rt.device,
+        "batch_size": rt.batch_size, "max_new_tokens": rt.max_new_tokens, "num_crops": rt.num_crops,
+    }  # fmt: skip
+    return RunRecord(
+        name=cfg.run_name, run_id="", status="running", started_at=utc_now(), finished_at=None, setting=setting,
+        config=config_dict, provenance={"environment": environment()},
+        suites={s.name: {"version": s.version, "content_hash": s.content_hash, "task": s.task, "n_samples": len(s.samples), "path": str(s.path)} for s in suites},
+    )  # fmt: skip
+
+
+def run(cfg: EvalConfig, config_dict: dict | None = None, *, loaded: LoadedModel | None = None) -> RunResult:
+    """Evaluate one setting and write its run directory (records, then reports)."""
+    suites = resolve_suites(cfg.suites)  # validates every manifest and image before any model work
+    samples = selected_samples(suites, cfg.limit)
+    record = _record(cfg, suites, config_dict or {})
+    run_dir = make_run_dir(Path(cfg.output_dir), cfg.run_name)
+    try:
+        if loaded is None:
+            loaded = load(cfg)
+    except UnsupportedSettingError as exc:
+        log.warning("skipping %s: %s", cfg.run_name, exc)
+        return RunResult(run_dir, write_skipped_run(run_dir, record, str(exc)))
+    if loaded.device.type == "cuda":
+        record.setting["device"] = str(loaded.device)
+    record.setting["num_crops"] = loaded.processor.num_crops
+    record.provenance.update(model=loaded.source.to_dict(), weights=loaded.weights)
+    torch.manual_seed(cfg.runtime.seed)
+    with RunWriter(run_dir, record) as writer, MemoryTracker(loaded.device) as memory:
+        warm_up(loaded, samples, cfg.runtime)
+        for suite in suites:
+            chosen = [s for s in samples if s.suite == suite.name]
+            bar = tqdm(total=len(chosen), desc=suite.name, unit="sample", disable=not cfg.progress, leave=True)
+            for batch in batches(chosen, cfg.runtime.batch_size):
+                for prediction in predict(loaded, batch, cfg.runtime):
+                    writer.add(prediction)
+                bar.update(len(batch))
+            bar.close()
+        memory.read_cuda()
+        performance = summarize_performance(
+            writer.predictions, load_s=loaded.load_s, memory_mb=memory.to_dict(),
+            extra={"warmup": cfg.runtime.warmup, "repeats": cfg.runtime.repeats},
+        )  # fmt: skip
+        record = writer.finish(performance)
+    if cfg.reports:
+        from evalkit.reports import write_run_reports
+
+        write_run_reports(run_dir)
+    return RunResult(run_dir, record)

@@ -1,0 +1,95 @@
+"""Typed run configuration: the schema behind the Hydra configs in conf/.
+
+Registered with Hydra's ConfigStore, so a misspelt key or a wrong type is refused by name before anything runs;
+the values are checked in `__post_init__` (which runs when the config becomes these dataclasses).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from evalkit.errors import ConfigError
+
+DTYPE_NAMES = ("float32", "float16", "bfloat16")
+ATTN_NAMES = ("eager", "sdpa", "flash_attention_2")
+DEVICE_NAMES = ("auto", "cpu", "cuda")
+RANDOM_SIZES = ("tiny", "full")
+
+
+@dataclass
+class ModelConfig:
+    name: str = "tiny"  # label for run names, baselines and history
+    path: str | None = None  # a checkpoint directory or a Hub repo id (e.g. microsoft/Phi-3-vision-128k-instruct)
+    revision: str | None = None  # Hub branch, tag or commit (repo ids only)
+    random: str | None = "tiny"  # with no path: make a random-weight checkpoint of this size ("tiny" | "full")
+    family: str = "phi3v"  # phi3v | phi35v: which published config a random checkpoint copies
+    seed: int = 0  # seed of the random weights
+
+    def __post_init__(self) -> None:
+        if not self.path and not self.random:
+            raise ConfigError("model: set model.path (a directory or Hub repo id) or model.random (tiny|full)")
+        if self.random and self.random not in RANDOM_SIZES:
+            raise ConfigError(f"model.random={self.random!r}: expected one of {', '.join(RANDOM_SIZES)}")
+        if self.family not in ("phi3v", "phi35v"):
+            raise ConfigError(f"model.family={self.family!r}: expected phi3v or phi35v")
+        if self.revision and not self.path:
+            raise ConfigError("model.revision needs model.path to be a Hub repo id")
+
+
+@dataclass
+class RuntimeConfig:
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    dtype: str = "float32"
+    attn: str = "sdpa"
+    batch_size: int = 1
+    max_new_tokens: int = 32
+    num_crops: int | None = None  # None: the checkpoint's preprocessor_config.json
+    warmup: int = 1  # untimed generations before measuring
+    repeats: int = 1  # timed generations per batch; per-sample timings are their median
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.dtype not in DTYPE_NAMES:
+            raise ConfigError(f"runtime.dtype={self.dtype!r}: expected one of {', '.join(DTYPE_NAMES)}")
+        if self.attn not in ATTN_NAMES:
+            raise ConfigError(f"runtime.attn={self.attn!r}: expected one of {', '.join(ATTN_NAMES)}")
+        if self.device.split(":")[0] not in DEVICE_NAMES:
+            raise ConfigError(f"runtime.device={self.device!r}: expected auto, cpu, cuda or cuda:N")
+        for name in ("batch_size", "max_new_tokens", "repeats"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"runtime.{name}={getattr(self, name)}: must be at least 1")
+        if self.warmup < 0:
+            raise ConfigError(f"runtime.warmup={self.warmup}: must be 0 or more")
+        if self.num_crops is not None and not 1 <= self.num_crops <= 64:
+            raise ConfigError(f"runtime.num_crops={self.num_crops}: must be between 1 and 64")
+
+
+@dataclass
+class EvalConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+    suites: list[str] = field(default_factory=lambda: ["describe", "ocr", "compare"])  # names under datasets/ or paths
+    limit: int | None = None  # at most this many samples per suite (smoke runs)
+    output_dir: str = "reports/runs"
+    name: str | None = None  # run name; default <model>-<dtype>-<attn>
+    cache_dir: str = "~/.cache/evalkit"  # where random checkpoints are made
+    reports: bool = True  # write report.md / report.html next to the records
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if not self.suites:
+            raise ConfigError("suites: the list is empty; name at least one suite")
+        if self.limit is not None and self.limit < 1:
+            raise ConfigError(f"limit={self.limit}: must be at least 1")
+
+    @property
+    def run_name(self) -> str:
+        return self.name or f"{self.model.name}-{self.runtime.dtype}-{self.runtime.attn}"
+
+
+def register_configs() -> None:
+    from hydra.core.config_store import ConfigStore
+
+    store = ConfigStore.instance()
+    store.store(name="evalkit_schema", node=EvalConfig)
+    store.store(group="model", name="model_schema", node=ModelConfig)
