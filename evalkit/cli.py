@@ -1,10 +1,10 @@
 """The `evalkit` command: the Hydra app for runs and sweeps, plus plain subcommands.
 
-    python -m evalkit [hydra overrides]          evaluate one setting (or -m for a sweep)
-    evalkit make-checkpoint DIR --size tiny|full write a random-weight checkpoint in the published layout
-    evalkit compare A B [...]                    comparison report, non-zero exit on a regression
-    evalkit baseline save RUN_DIR                write reports/baselines/<model>/<name>.json
-    evalkit history --model NAME                 scores, latency and memory by revision
+python -m evalkit [hydra overrides]          evaluate one setting (or -m for a sweep)
+evalkit make-checkpoint DIR --size tiny|full write a random-weight checkpoint in the published layout
+evalkit compare A B [...]                    comparison report, non-zero exit on a regression
+evalkit baseline save RUN_DIR                write reports/baselines/<model>/<name>.json
+evalkit history --model NAME                 scores, latency and memory by revision
 """
 
 from __future__ import annotations
@@ -94,7 +94,9 @@ def hydra_main(argv: list[str]) -> int:
 def make_checkpoint_main(argv: list[str]) -> int:
     from evalkit.phi3v.checkpoints import FAMILIES, SIZES, count_parameters, make_checkpoint
 
-    parser = argparse.ArgumentParser(prog="evalkit make-checkpoint", description="Write a random-weight checkpoint in the published layout.")
+    parser = argparse.ArgumentParser(
+        prog="evalkit make-checkpoint", description="Write a random-weight checkpoint in the published layout."
+    )
     parser.add_argument("out", type=Path, help="directory to create")
     parser.add_argument("--size", choices=SIZES, default="tiny")
     parser.add_argument("--family", choices=sorted(FAMILIES), default="phi3v")
@@ -102,14 +104,21 @@ def make_checkpoint_main(argv: list[str]) -> int:
     parser.add_argument("--overwrite", action="store_true")
     args = parser.parse_args(argv)
     path = make_checkpoint(args.out, args.size, family=args.family, seed=args.seed, overwrite=args.overwrite)
-    print(f"{path}: {args.family} {args.size}, {count_parameters(args.size, args.family) / 1e6:.1f} M parameters, seed {args.seed}")
+    print(
+        f"{path}: {args.family} {args.size}, {count_parameters(args.size, args.family) / 1e6:.1f} M parameters, seed {args.seed}"
+    )
     return EXIT_OK
 
 
 def _subcommands() -> dict:
     from evalkit.reports.cli import baseline_main, compare_main, history_main
 
-    return {"make-checkpoint": make_checkpoint_main, "compare": compare_main, "baseline": baseline_main, "history": history_main}
+    return {
+        "make-checkpoint": make_checkpoint_main,
+        "compare": compare_main,
+        "baseline": baseline_main,
+        "history": history_main,
+    }
 
 
 SUBCOMMAND_NAMES = ("make-checkpoint", "compare", "baseline", "history")

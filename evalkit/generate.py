@@ -31,7 +31,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--dtype", choices=sorted(DTYPES), default="float32")
     parser.add_argument("--attn", choices=ATTN_IMPLEMENTATIONS, default="sdpa")
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--num-crops", type=int, default=None, help="default: the checkpoint's preprocessor_config.json")
+    parser.add_argument(
+        "--num-crops", type=int, default=None, help="default: the checkpoint's preprocessor_config.json"
+    )
     parser.add_argument("--timing", action="store_true", help="print load and generation times to stderr")
     return parser.parse_args(argv)
 
@@ -49,7 +51,9 @@ def generate_answer(args: argparse.Namespace) -> str:
     answer = processor.decode(output[0, inputs["input_ids"].shape[1] :])
     if args.timing:
         n = output.shape[1] - inputs["input_ids"].shape[1]
-        print(f"load {loaded - start:.2f} s, generate {time.perf_counter() - loaded:.2f} s, {n} tokens", file=sys.stderr)
+        print(
+            f"load {loaded - start:.2f} s, generate {time.perf_counter() - loaded:.2f} s, {n} tokens", file=sys.stderr
+        )
     return answer
 
 

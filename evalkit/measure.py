@@ -69,7 +69,9 @@ class StepClock(LogitsProcessor):
         if len(self.marks) < 3:
             raise RuntimeError("StepClock saw no generation step; was it passed as a logits processor?")
         start, first, end = self.marks[0], self.marks[1], self.marks[-1]
-        return GenerationTiming(prefill_ms=start.ms_until(first), decode_ms=first.ms_until(end), steps=len(self.marks) - 2)
+        return GenerationTiming(
+            prefill_ms=start.ms_until(first), decode_ms=first.ms_until(end), steps=len(self.marks) - 2
+        )
 
 
 @dataclass(frozen=True)
@@ -152,4 +154,8 @@ class MemoryTracker:
             self.peak_reserved_mb = torch.cuda.max_memory_reserved(self.device) / MB
 
     def to_dict(self) -> dict[str, float | None]:
-        return {"peak_allocated": self.peak_allocated_mb, "peak_reserved": self.peak_reserved_mb, "peak_rss": self.peak_rss_mb}
+        return {
+            "peak_allocated": self.peak_allocated_mb,
+            "peak_reserved": self.peak_reserved_mb,
+            "peak_rss": self.peak_rss_mb,
+        }

@@ -27,7 +27,15 @@ from evalkit.phi3v.loading import check_setting, load_model, resolve_device, res
 from evalkit.phi3v.modeling import Phi3VForCausalLM
 from evalkit.phi3v.processing import Phi3VProcessor, build_prompt
 from evalkit.provenance import environment
-from evalkit.records import Prediction, RunRecord, RunWriter, make_run_dir, summarize_performance, utc_now, write_skipped_run
+from evalkit.records import (
+    Prediction,
+    RunRecord,
+    RunWriter,
+    make_run_dir,
+    summarize_performance,
+    utc_now,
+    write_skipped_run,
+)
 from evalkit.settings import EvalConfig, ModelConfig, RuntimeConfig
 from evalkit.suites import Sample, Suite, resolve_suites
 
@@ -79,7 +87,9 @@ def load(cfg: EvalConfig) -> LoadedModel:
     device = check_runtime(cfg.runtime)
     source = model_source(cfg.model, cfg.cache_dir)
     start = time.perf_counter()
-    model = load_model(source.path, dtype=cfg.runtime.dtype, attn_implementation=cfg.runtime.attn, device=device, source=source)
+    model = load_model(
+        source.path, dtype=cfg.runtime.dtype, attn_implementation=cfg.runtime.attn, device=device, source=source
+    )
     processor = Phi3VProcessor.from_pretrained(source.path, num_crops=cfg.runtime.num_crops)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -153,7 +163,9 @@ def predict(loaded: LoadedModel, samples: Sequence[Sample], runtime: RuntimeConf
     if ready:
         batch_prompts = [prompts[s.id] for s in ready]
         try:
-            runs = [_generate_once(loaded, ready, batch_prompts, runtime.max_new_tokens) for _ in range(runtime.repeats)]
+            runs = [
+                _generate_once(loaded, ready, batch_prompts, runtime.max_new_tokens) for _ in range(runtime.repeats)
+            ]
         except (RuntimeError, ValueError, EvalkitError) as exc:  # CUDA OOM is a RuntimeError
             if loaded.device.type == "cuda":
                 torch.cuda.empty_cache()
@@ -169,9 +181,7 @@ def _predictions(loaded: LoadedModel, samples, prompts, runs) -> dict[str, Predi
     stop_ids = set(loaded.processor.stop_token_ids) | {loaded.processor.pad_token_id}
     image_positions = loaded.model.image_positions(inputs["input_ids"]).sum(dim=1).tolist()
     prompt_lengths = inputs["attention_mask"].sum(dim=1).tolist()
-    timings = {
-        phase: statistics.median(run[3].last(phase) for run in runs) for phase in ("preprocess", "end_to_end")
-    }
+    timings = {phase: statistics.median(run[3].last(phase) for run in runs) for phase in ("preprocess", "end_to_end")}
     timings["prefill"] = statistics.median(run[2].prefill_ms for run in runs)
     timings["decode"] = statistics.median(run[2].decode_ms for run in runs)
     rates = [r for r in (run[2].decode_tokens_per_s for run in runs) if r is not None]
@@ -231,8 +241,7 @@ def run(cfg: EvalConfig, config_dict: dict | None = None, *, loaded: LoadedModel
     except UnsupportedSettingError as exc:
         log.warning("skipping %s: %s", cfg.run_name, exc)
         return RunResult(run_dir, write_skipped_run(run_dir, record, str(exc)))
-    if loaded.device.type == "cuda":
-        record.setting["device"] = str(loaded.device)
+    record.setting["device"] = str(loaded.device)
     record.setting["num_crops"] = loaded.processor.num_crops
     record.provenance.update(model=loaded.source.to_dict(), weights=loaded.weights)
     torch.manual_seed(cfg.runtime.seed)

@@ -65,12 +65,18 @@ def test_reference_end_to_end_from_image_files(reference_model, reference_dir, r
 def test_batch_with_left_padding_matches_single_prompts(tiny_model, tiny_checkpoint, reference_dir):
     processor = Phi3VProcessor.from_pretrained(tiny_checkpoint, num_crops=4)
     images = reference_dir / "images"
-    prompts = [build_prompt("Describe this image.", 1), build_prompt("What differs between these two?", 2), build_prompt("Hi", 0)]
+    prompts = [
+        build_prompt("Describe this image.", 1),
+        build_prompt("What differs between these two?", 2),
+        build_prompt("Hi", 0),
+    ]
     image_lists = [[images / "astronaut.png"], [images / "coffee.png", images / "rocket_portrait.png"], []]
     singles = []
     for prompt, imgs in zip(prompts, image_lists, strict=True):
         x = processor(prompt, imgs or None)
-        singles.append(tiny_model.generate(**x, max_new_tokens=10, min_new_tokens=10)[0, x["input_ids"].shape[1] :].tolist())
+        singles.append(
+            tiny_model.generate(**x, max_new_tokens=10, min_new_tokens=10)[0, x["input_ids"].shape[1] :].tolist()
+        )
     x = processor(prompts, image_lists)
     assert (x["attention_mask"][:, 0] == 0).any(), "the batch should need left padding"
     out = tiny_model.generate(**x, max_new_tokens=10, min_new_tokens=10)
@@ -132,7 +138,9 @@ def _hub_cache(tmp_path: Path, source: Path, repo_id: str, commit: str) -> Path:
     return tmp_path / "hub"
 
 
-def test_loads_by_repo_id_and_revision_from_offline_cache(tmp_path, monkeypatch, reference_checkpoint, reference_dir, reference_cases):
+def test_loads_by_repo_id_and_revision_from_offline_cache(
+    tmp_path, monkeypatch, reference_checkpoint, reference_dir, reference_cases
+):
     commit = "0123456789abcdef0123456789abcdef01234567"
     cache = _hub_cache(tmp_path, reference_checkpoint, "microsoft/Phi-3-vision-128k-instruct", commit)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
@@ -159,7 +167,10 @@ def test_missing_tensor_is_named(tmp_path, tiny_checkpoint):
     del tensors["model.vision_embed_tokens.glb_GN"]
     tensors["model.extra.weight"] = torch.zeros(2)
     save_file(tensors, broken / "model.safetensors", metadata={"format": "pt"})
-    with pytest.raises(CheckpointError, match=r"1 missing tensor\(s\): model.vision_embed_tokens.glb_GN; 1 unexpected tensor\(s\): model.extra.weight"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"1 missing tensor\(s\): model.vision_embed_tokens.glb_GN; 1 unexpected tensor\(s\): model.extra.weight",
+    ):
         load_model(broken)
 
 
@@ -206,7 +217,9 @@ def test_unknown_dtype_and_flash_requirements():
 def test_image_positions_must_match_features(tiny_model, tiny_checkpoint, reference_dir):
     processor = Phi3VProcessor.from_pretrained(tiny_checkpoint, num_crops=4)
     x = processor(build_prompt("Describe.", 1), [reference_dir / "images" / "coffee.png"])
-    wrong = Phi3VProcessor.from_pretrained(tiny_checkpoint, num_crops=1).preprocess_images([reference_dir / "images" / "coffee.png"])
+    wrong = Phi3VProcessor.from_pretrained(tiny_checkpoint, num_crops=1).preprocess_images(
+        [reference_dir / "images" / "coffee.png"]
+    )
     with pytest.raises(InputError, match="image positions but the images give"):
         tiny_model(input_ids=x["input_ids"], pixel_values=wrong.pixel_values, image_sizes=wrong.image_sizes)
     with pytest.raises(InputError, match="no pixel_values"):

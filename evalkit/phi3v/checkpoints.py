@@ -20,10 +20,22 @@ from evalkit.errors import CheckpointError
 
 FAMILIES = {"phi3v": "config_phi3v.json", "phi35v": "config_phi35v.json"}
 SIZES = ("tiny", "full")
-_FILES = ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "preprocessor_config.json", "generation_config.json"]
+_FILES = [
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "preprocessor_config.json",
+    "generation_config.json",
+]
 SHARD_BYTES = 5 * 1024**3  # the published repos are sharded at roughly this size
 
-TINY_TEXT = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 4}
+TINY_TEXT = {
+    "hidden_size": 64,
+    "intermediate_size": 128,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 4,
+}
 TINY_VISION = {"num_hidden_layers": 2, "intermediate_size": 64}
 
 
@@ -60,7 +72,9 @@ def _random_tensor(name: str, shape: tuple[int, ...], std: float, generator: tor
     return torch.randn(shape, generator=generator) * std
 
 
-def make_checkpoint(out_dir: str | Path, size: str = "tiny", *, family: str = "phi3v", seed: int = 0, overwrite: bool = False) -> Path:
+def make_checkpoint(
+    out_dir: str | Path, size: str = "tiny", *, family: str = "phi3v", seed: int = 0, overwrite: bool = False
+) -> Path:
     """Write config, tokenizer, processor files and random bfloat16 weights under the published key names."""
     from evalkit.phi3v.config import parse_config
     from evalkit.phi3v.modeling import Phi3VForCausalLM

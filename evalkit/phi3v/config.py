@@ -58,7 +58,9 @@ class ImageEmbeddingConfig:
 
     def __post_init__(self) -> None:
         if self.hd_transform_order not in ("sub_glb", "glb_sub"):
-            raise CheckpointError(f"embd_layer.hd_transform_order must be 'sub_glb' or 'glb_sub', got {self.hd_transform_order!r}")
+            raise CheckpointError(
+                f"embd_layer.hd_transform_order must be 'sub_glb' or 'glb_sub', got {self.hd_transform_order!r}"
+            )
 
 
 @dataclass(frozen=True)
@@ -77,7 +79,9 @@ class Phi3VConfig:
 def _vision_config(img_processor: dict, source: Path) -> CLIPVisionConfig:
     name = img_processor.get("model_name", "openai/clip-vit-large-patch14-336")
     if img_processor.get("name", "clip_vision_model") != "clip_vision_model":
-        raise CheckpointError(f"{source}: img_processor.name {img_processor.get('name')!r} is not supported (only clip_vision_model)")
+        raise CheckpointError(
+            f"{source}: img_processor.name {img_processor.get('name')!r} is not supported (only clip_vision_model)"
+        )
     if name not in KNOWN_VISION_TOWERS:
         raise CheckpointError(
             f"{source}: unknown vision tower {name!r}; known: {sorted(KNOWN_VISION_TOWERS)}"

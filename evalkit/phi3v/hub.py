@@ -38,12 +38,16 @@ class ModelSource:
         return f"{self.repo_id}@{self.commit[:12]}" if self.repo_id and self.commit else str(self.path)
 
 
-def resolve_model(path_or_repo_id: str | os.PathLike, revision: str | None = None, cache_dir: str | None = None) -> ModelSource:
+def resolve_model(
+    path_or_repo_id: str | os.PathLike, revision: str | None = None, cache_dir: str | None = None
+) -> ModelSource:
     """A local checkpoint directory as it is, or the cached (or downloaded) snapshot of `repo_id` at `revision`."""
     path = Path(path_or_repo_id).expanduser()
     if path.is_dir():
         if revision:
-            raise CheckpointError(f"{path} is a local directory; a revision ({revision!r}) only applies to Hub repo ids")
+            raise CheckpointError(
+                f"{path} is a local directory; a revision ({revision!r}) only applies to Hub repo ids"
+            )
         return ModelSource(path=path.resolve())
     text = str(path_or_repo_id)
     if path.exists() or text.startswith((".", "/", "~")) or text.count("/") != 1:
@@ -69,7 +73,9 @@ def _resolve_hub(repo_id: str, revision: str | None, cache_dir: str | None) -> M
         try:
             snapshot = snapshot_download(**kwargs)
         except Exception as download_exc:  # network, auth, missing revision: all mean "can't get it here"
-            raise CheckpointError(f"{repo_id}@{revision or 'main'}: not cached and could not be downloaded ({download_exc})") from download_exc
+            raise CheckpointError(
+                f"{repo_id}@{revision or 'main'}: not cached and could not be downloaded ({download_exc})"
+            ) from download_exc
     snapshot_path = Path(snapshot)
     # The snapshot directory is named after the commit the revision resolved to.
     return ModelSource(path=snapshot_path, repo_id=repo_id, revision=revision or "main", commit=snapshot_path.name)

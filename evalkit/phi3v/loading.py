@@ -65,9 +65,13 @@ def check_setting(attn: str, dtype: torch.dtype, device: torch.device) -> None:
         if device.type != "cuda":
             raise UnsupportedSettingError("flash_attention_2 needs a CUDA device (this run is on the CPU)")
         if dtype not in (torch.float16, torch.bfloat16):
-            raise UnsupportedSettingError(f"flash_attention_2 runs in float16 or bfloat16 only, not {str(dtype).removeprefix('torch.')}")
+            raise UnsupportedSettingError(
+                f"flash_attention_2 runs in float16 or bfloat16 only, not {str(dtype).removeprefix('torch.')}"
+            )
         if flash_attn_version() is None:
-            raise UnsupportedSettingError("flash_attention_2 needs the flash-attn package, which is not installed (pip install 'evalkit[flash]')")
+            raise UnsupportedSettingError(
+                "flash_attention_2 needs the flash-attn package, which is not installed (pip install 'evalkit[flash]')"
+            )
 
 
 def read_special_token_ids(model_dir: Path) -> dict[str, int]:
@@ -100,7 +104,7 @@ def load_state(model: torch.nn.Module, files: list[Path], device: torch.device) 
     for file in files:
         try:
             with safe_open(str(file), framework="pt", device=str(device)) as handle:
-                for key in handle.keys():
+                for key in handle.keys():  # noqa: SIM118 (safe_open handles are not iterable)
                     if key in _ALIASES:
                         continue
                     if key not in expected:
@@ -121,9 +125,13 @@ def load_state(model: torch.nn.Module, files: list[Path], device: torch.device) 
     if missing or unexpected:
         parts = []
         if missing:
-            parts.append(f"{len(missing)} missing tensor(s): {', '.join(missing[:8])}{' ...' if len(missing) > 8 else ''}")
+            parts.append(
+                f"{len(missing)} missing tensor(s): {', '.join(missing[:8])}{' ...' if len(missing) > 8 else ''}"
+            )
         if unexpected:
-            parts.append(f"{len(unexpected)} unexpected tensor(s): {', '.join(sorted(unexpected)[:8])}{' ...' if len(unexpected) > 8 else ''}")
+            parts.append(
+                f"{len(unexpected)} unexpected tensor(s): {', '.join(sorted(unexpected)[:8])}{' ...' if len(unexpected) > 8 else ''}"
+            )
         raise CheckpointError(f"{files[0].parent}: weights do not match the config: {'; '.join(parts)}")
 
 

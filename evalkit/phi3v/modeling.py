@@ -51,13 +51,13 @@ def _merge_2x2(features: torch.Tensor, rows: int, cols: int) -> torch.Tensor:
     n, patches, width = features.shape
     side = int(round(patches**0.5))
     half = side // 2
-    merged = (
-        features.reshape(n, half, 2, half, 2, width)
-        .permute(0, 1, 3, 2, 4, 5)
-        .reshape(n, half, half, 4 * width)
-    )
+    merged = features.reshape(n, half, 2, half, 2, width).permute(0, 1, 3, 2, 4, 5).reshape(n, half, half, 4 * width)
     # Crops are stored row by row; lay them out as one (rows*12) x (cols*12) grid.
-    return merged.reshape(rows, cols, half, half, 4 * width).permute(0, 2, 1, 3, 4).reshape(rows * half, cols * half, 4 * width)
+    return (
+        merged.reshape(rows, cols, half, half, 4 * width)
+        .permute(0, 2, 1, 3, 4)
+        .reshape(rows * half, cols * half, 4 * width)
+    )
 
 
 class Phi3VImageEmbedding(nn.Module):
@@ -80,7 +80,9 @@ class Phi3VImageEmbedding(nn.Module):
         grids = [(int(h) // CROP_SIZE, int(w) // CROP_SIZE) for h, w in image_sizes.tolist()]
         counts = [1 + rows * cols for rows, cols in grids]
         if max(counts) > pixel_values.shape[1]:
-            raise InputError(f"image_sizes need {max(counts)} crops but pixel_values holds {pixel_values.shape[1]} per image")
+            raise InputError(
+                f"image_sizes need {max(counts)} crops but pixel_values holds {pixel_values.shape[1]} per image"
+            )
         # Zero-padded crops carry no information; only the real ones go through CLIP.
         crops = torch.cat([pixel_values[i, :n] for i, n in enumerate(counts)])
         tower_dtype = self.img_processor.vision_model.embeddings.patch_embedding.weight.dtype
@@ -111,10 +113,14 @@ class Phi3VForCausalLM(Phi3ForCausalLM):
         self.source = None  # filled by the loader: where the weights came from (a ModelSource)
 
     @classmethod
-    def from_pretrained(cls, path_or_repo_id, revision=None, *, dtype="float32", attn_implementation="sdpa", device="cpu"):
+    def from_pretrained(
+        cls, path_or_repo_id, revision=None, *, dtype="float32", attn_implementation="sdpa", device="cpu"
+    ):
         from evalkit.phi3v.loading import load_model
 
-        return load_model(path_or_repo_id, revision=revision, dtype=dtype, attn_implementation=attn_implementation, device=device)
+        return load_model(
+            path_or_repo_id, revision=revision, dtype=dtype, attn_implementation=attn_implementation, device=device
+        )
 
     def image_positions(self, input_ids: torch.Tensor) -> torch.Tensor:
         return (input_ids < 0) | (input_ids == self.image_token_id)

@@ -1,0 +1,64 @@
+"""Quality per setting and suite against the committed baseline: fail only on a real drop (paired CI excludes 0)."""
+
+from __future__ import annotations
+
+import pytest
+
+from evalkit.reports.baseline import load_baseline, load_run_or_baseline, save_baseline
+from evalkit.reports.common import primary_metric
+from evalkit.reports.comparison import compare_views
+
+pytestmark = pytest.mark.quality
+
+
+def _worst(pair, suite: str, n: int = 5) -> list[str]:
+    rows = [c for c in pair.changes if c.suite == suite and c.badness > 0]
+    rows.sort(key=lambda c: c.badness, reverse=True)
+    return [
+        f"  {c.sample_id}: {c.metric} {c.reference_score:.3f} -> {c.candidate_score:.3f}"
+        f"  baseline {c.reference_answer!r} / now {c.candidate_answer if c.candidate_error is None else c.candidate_error!r}"
+        for c in rows[:n]
+    ]
+
+
+def test_quality_against_baseline(bench, setting, suite):
+    evaluation = bench.evaluation(setting)
+    opts = bench.options
+    path = opts.baseline_path()
+    if opts.update_baseline and setting == opts.reference_setting:
+        if not getattr(bench, "baseline_written", False):
+            bench.baseline_written = save_baseline(evaluation.run_dir, out=path)
+            bench.notes.append(f"evalkit: baseline updated -> {path}")
+        pytest.skip(f"--update-baseline: {path} rewritten from this run")
+    if not path.is_file():
+        pytest.skip(f"no baseline at {path}; record one with --update-baseline or `evalkit baseline save RUN_DIR`")
+    baseline = load_baseline(path)
+    if suite not in baseline.summary:
+        pytest.skip(f"baseline {path} has no suite {suite!r}")
+    pair = compare_views(baseline, [load_run_or_baseline(evaluation.run_dir)], threshold=opts.quality_tolerance).pairs[
+        0
+    ]
+    if baseline.record.suites.get(suite, {}).get("content_hash") != evaluation.record.suites.get(suite, {}).get(
+        "content_hash"
+    ):
+        pytest.fail(
+            f"suite {suite!r} changed since the baseline (content hash differs): re-record the baseline", pytrace=False
+        )
+    failing = [m for m in pair.metrics if m.suite == suite and m.fails]
+    new_errors = [e for e in pair.new_errors if e.startswith(f"{suite}/")]
+    if failing or new_errors:
+        lines = [f"{setting} {suite}: quality regression against {path.name}"]
+        for m in failing:
+            lines.append(
+                f"  {m.metric} ({'higher' if m.higher_is_better else 'lower'} is better): "
+                f"{m.reference.mean:.3f} -> {m.candidate.mean:.3f}, paired diff {m.diff.mean:+.3f} "
+                f"[95% CI {m.diff.low:+.3f}, {m.diff.high:+.3f}] over {m.diff.n} samples"
+            )
+        lines += [f"  newly failing: {e}" for e in new_errors]
+        if pair.setting_diff:
+            lines.append(f"  setting differs from the baseline: {pair.setting_diff}")
+        lines.append("  worst samples:")
+        lines += _worst(pair, suite)
+        pytest.fail("\n".join(lines), pytrace=False)
+    metric = primary_metric(baseline.record.suites.get(suite, {}).get("task", ""))
+    assert metric is None or any(m.suite == suite for m in pair.metrics)

@@ -1,0 +1,85 @@
+"""Pass/fail rules that `pytest benchmarks/` applies: quality against a baseline, agreement between settings, memory.
+
+Each gate returns a small result with a human-readable `message`, so a CI failure says which suite, which number
+and which samples; the benchmark tests only assert `result.ok`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from evalkit.records import Prediction
+
+# Minimum share of samples whose first N greedy tokens match the reference setting (float32 eager), per dtype.
+# float32 kernels differ only in summation order, so answers should match; half precision legitimately drifts.
+DEFAULT_MIN_AGREEMENT = {"float32": 0.9, "bfloat16": 0.5, "float16": 0.5}
+DEFAULT_AGREEMENT_TOKENS = 8
+
+
+@dataclass(frozen=True)
+class Agreement:
+    n: int
+    identical: float  # share of samples with exactly the same answer
+    first_n: float  # share whose first `tokens` generated tokens are the same
+    tokens: int
+    differing: list[tuple[str, str, str | None, str | None]] = field(default_factory=list)  # (suite, id, ref, answer)
+
+    def ok(self, minimum: float) -> bool:
+        return self.n > 0 and self.first_n >= minimum
+
+    def message(self, minimum: float, reference: str, setting: str) -> str:
+        lines = [
+            f"{setting} vs {reference}: {self.first_n:.1%} of {self.n} samples share their first {self.tokens} tokens"
+            f" (minimum {minimum:.0%}); {self.identical:.1%} identical answers"
+        ]
+        for suite, sample_id, ref, answer in self.differing[:5]:
+            lines.append(f"  {suite}/{sample_id}: {ref!r} -> {answer!r}")
+        return "\n".join(lines)
+
+
+def agreement(
+    reference: Sequence[Prediction], candidate: Sequence[Prediction], tokens: int = DEFAULT_AGREEMENT_TOKENS
+) -> Agreement:
+    """Compare greedy answers sample by sample (only samples that succeeded in both runs count)."""
+    ref = {(p.suite, p.sample_id): p for p in reference if not p.failed}
+    pairs = [(ref[(p.suite, p.sample_id)], p) for p in candidate if not p.failed and (p.suite, p.sample_id) in ref]
+    if not pairs:
+        return Agreement(0, 0.0, 0.0, tokens)
+    same = [a.answer_token_ids == b.answer_token_ids for a, b in pairs]
+    prefix = [a.answer_token_ids[:tokens] == b.answer_token_ids[:tokens] for a, b in pairs]
+    differing = [(b.suite, b.sample_id, a.answer, b.answer) for (a, b), ok in zip(pairs, prefix, strict=True) if not ok]
+    return Agreement(len(pairs), sum(same) / len(pairs), sum(prefix) / len(pairs), tokens, differing)
+
+
+@dataclass(frozen=True)
+class MemoryCheck:
+    ok: bool
+    message: str
+    skipped: str | None = None  # why no budget applies
+
+
+def memory_budget(
+    baseline_perf: dict, baseline_setting: dict, perf: dict, setting: dict, tolerance: float
+) -> MemoryCheck:
+    """Peak memory may exceed the baseline's by at most `tolerance` (a fraction), same device kind and dtype only.
+
+    On CUDA the budget is peak allocated memory (what the model needs); on the CPU it is peak process RSS.
+    """
+    if baseline_setting.get("dtype") != setting.get("dtype"):
+        return MemoryCheck(
+            True, "", f"baseline was recorded in {baseline_setting.get('dtype')}, this run is {setting.get('dtype')}"
+        )
+    device, base_device = str(setting.get("device", "")), str(baseline_setting.get("device", ""))
+    if device.split(":")[0] != base_device.split(":")[0]:
+        return MemoryCheck(
+            True, "", f"baseline was recorded on {base_device or 'an unknown device'}, this run is on {device}"
+        )
+    key = "peak_allocated" if device.startswith("cuda") else "peak_rss"
+    base = (baseline_perf.get("memory_mb") or {}).get(key)
+    now = (perf.get("memory_mb") or {}).get(key)
+    if base is None or now is None:
+        return MemoryCheck(True, "", f"no {key} figure in the baseline or this run")
+    limit = base * (1.0 + tolerance)
+    message = f"{key}: {now:.0f} MiB vs baseline {base:.0f} MiB ({now / base - 1:+.1%}; budget +{tolerance:.0%} = {limit:.0f} MiB)"
+    return MemoryCheck(now <= limit, message)

@@ -1,0 +1,162 @@
+"""Shared pieces of the reports: the run/baseline view, metric metadata, number formatting, tables."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from evalkit.records import Prediction, RunRecord, summarize
+from evalkit.stats import Estimate
+
+SETTING_KEYS = ("model", "revision", "dtype", "attn", "device", "batch_size", "max_new_tokens", "num_crops")
+LATENCY_PHASES = ("end_to_end", "preprocess", "prefill", "decode")
+MEMORY_KEYS = ("peak_allocated", "peak_reserved", "peak_rss")
+# Fallback when evalkit.metrics is absent or does not know a metric: error rates go down, the rest up.
+_LOWER_IS_BETTER_HINTS = ("cer", "wer", "rate", "error", "latency")
+_FALLBACK_PRIMARY = {"ocr": "located_cer", "describe": "keyword_recall", "compare": "keyword_recall"}
+
+
+@dataclass(frozen=True)
+class MetricMeta:
+    name: str
+    higher_is_better: bool
+    unit: str
+    description: str
+
+
+def metric_info(name: str) -> MetricMeta:
+    """MetricInfo from evalkit.metrics when available (imported lazily), else a conservative guess."""
+    try:
+        from evalkit.metrics import METRICS  # optional dependency of the reports
+
+        info = METRICS.get(name)
+    except ImportError:
+        info = None
+    if info is not None:
+        return MetricMeta(info.name, bool(info.higher_is_better), str(info.unit), str(info.description))
+    lower = any(h in name.lower() for h in _LOWER_IS_BETTER_HINTS)
+    return MetricMeta(name, not lower, "fraction", "")
+
+
+def primary_metric(task: str, available: list[str] | None = None) -> str | None:
+    """The task's primary metric (evalkit.metrics.PRIMARY_METRIC), or the first available metric."""
+    try:
+        from evalkit.metrics import PRIMARY_METRIC
+
+        primary = PRIMARY_METRIC.get(task)
+    except ImportError:
+        primary = _FALLBACK_PRIMARY.get(task)
+    if available is None or primary in available:
+        return primary
+    return sorted(available)[0] if available else None
+
+
+@dataclass
+class RunView:
+    """A run directory or a baseline file seen the same way: a record plus per-sample rows."""
+
+    path: Path
+    kind: str  # "run" | "baseline"
+    record: RunRecord
+    samples: list[Prediction]
+
+    @property
+    def setting(self) -> dict:
+        return self.record.setting
+
+    @property
+    def label(self) -> str:
+        rev = self.setting.get("revision")
+        suffix = f"@{rev}" if rev and rev not in self.record.name else ""
+        kind = " (baseline)" if self.kind == "baseline" else ""
+        return f"{self.record.name}{suffix}{kind}"
+
+    @property
+    def summary(self) -> dict:
+        # A hard-killed run never wrote its summary: rebuild it from the samples that reached disk.
+        if self.record.summary or not self.samples:
+            return self.record.summary
+        return summarize(self.samples)
+
+    def suite_task(self, suite: str) -> str:
+        task = (self.record.suites.get(suite) or {}).get("task")
+        if task:
+            return str(task)
+        return next((p.task for p in self.samples if p.suite == suite), "")
+
+    def primary(self, suite: str) -> str | None:
+        metrics = list((self.summary.get(suite) or {}).get("metrics", {}))
+        return primary_metric(self.suite_task(suite), metrics or None)
+
+    def primary_estimate(self, suite: str) -> Estimate | None:
+        metric = self.primary(suite)
+        est = ((self.summary.get(suite) or {}).get("metrics") or {}).get(metric) if metric else None
+        return estimate(est)
+
+    def latency_median(self, phase: str) -> float:
+        return stat_value(self.record.performance.get("latency_ms", {}).get(phase), "median")
+
+    def memory_mb(self, key: str) -> float:
+        value = (self.record.performance.get("memory_mb") or {}).get(key)
+        return math.nan if value is None else float(value)
+
+    @property
+    def tokens_per_s(self) -> float:
+        return stat_value(self.record.performance.get("decode_tokens_per_s"), "median")
+
+
+def estimate(d: dict | None) -> Estimate | None:
+    if not d:
+        return None
+    return Estimate(
+        *(math.nan if d.get(k) is None else float(d[k]) for k in ("mean", "low", "high")), int(d.get("n", 0))
+    )
+
+
+def stat_value(d: dict | None, key: str) -> float:
+    if not d or d.get(key) is None:
+        return math.nan
+    return float(d[key])
+
+
+def fmt(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "–"
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def fmt_estimate(est: Estimate | dict | None, digits: int = 3) -> str:
+    """'0.812 [0.750, 0.860]' (mean and 95% bootstrap CI)."""
+    if isinstance(est, dict):
+        est = estimate(est)
+    if est is None or math.isnan(est.mean):
+        return "–"
+    return f"{est.mean:.{digits}f} [{est.low:.{digits}f}, {est.high:.{digits}f}]"
+
+
+def setting_line(setting: dict) -> str:
+    keys = [k for k in SETTING_KEYS if k in setting] + sorted(k for k in setting if k not in SETTING_KEYS)
+    return " · ".join(f"{k}={fmt(setting[k])}" for k in keys)
+
+
+def md_escape(text: Any) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ").replace("\r", " ")
+
+
+def md_table(headers: list[str], rows: list[list[Any]]) -> str:
+    lines = ["| " + " | ".join(md_escape(h) for h in headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(md_escape(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def shorten(text: str | None, limit: int = 200) -> str:
+    if text is None:
+        return ""
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -1,0 +1,169 @@
+"""Short markdown reports, sized for a GitHub Actions job summary."""
+
+from __future__ import annotations
+
+import math
+
+from evalkit.reports.common import (
+    LATENCY_PHASES,
+    MEMORY_KEYS,
+    RunView,
+    fmt,
+    fmt_estimate,
+    md_table,
+    metric_info,
+    setting_line,
+    shorten,
+    stat_value,
+)
+
+MAX_ERRORS_LISTED = 20
+
+
+def _arrow(metric: str) -> str:
+    return "↑" if metric_info(metric).higher_is_better else "↓"
+
+
+def scores_table(view: RunView) -> str:
+    rows = []
+    for suite, data in view.summary.items():
+        primary = view.primary(suite)
+        metrics = sorted(data.get("metrics", {}), key=lambda m: (m != primary, m))
+        for i, metric in enumerate(metrics):
+            name = f"**{metric}** {_arrow(metric)}" if metric == primary else f"{metric} {_arrow(metric)}"
+            first = i == 0
+            rows.append(
+                [
+                    suite if first else "",
+                    view.suite_task(suite) if first else "",
+                    data.get("n", "") if first else "",
+                    data.get("n_errors", "") if first else "",
+                    name,
+                    metric_info(metric).unit,
+                    fmt_estimate(data["metrics"][metric]),
+                ]
+            )
+    if not rows:
+        return "_no scores_"
+    return md_table(["suite", "task", "n", "errors", "metric", "unit", "mean [95% CI]"], rows)
+
+
+PERF_HEADERS = ["measure", "unit", "median", "p90", "n"]
+
+
+def performance_rows(view: RunView) -> list[list]:
+    """Latency per phase, decode speed, load time and peak memory, each with its unit."""
+    perf = view.record.performance
+    rows = []
+    for phase in [p for p in LATENCY_PHASES if p in perf.get("latency_ms", {})] + sorted(
+        set(perf.get("latency_ms", {})) - set(LATENCY_PHASES)
+    ):
+        s = perf["latency_ms"][phase]
+        rows.append(
+            [
+                f"latency {phase}",
+                s.get("unit", "ms"),
+                fmt(stat_value(s, "median"), 1),
+                fmt(stat_value(s, "p90"), 1),
+                s.get("n", ""),
+            ]
+        )
+    tps = perf.get("decode_tokens_per_s")
+    if tps and tps.get("n"):
+        rows.append(
+            ["decode speed", "tokens/s", fmt(stat_value(tps, "median"), 1), fmt(stat_value(tps, "p90"), 1), tps["n"]]
+        )
+    if perf.get("load_s") is not None:
+        rows.append(["model load", "s", fmt(float(perf["load_s"]), 2), "", 1])
+    for key in MEMORY_KEYS:
+        value = view.memory_mb(key)
+        if not math.isnan(value):
+            rows.append([f"memory {key}", "MB", fmt(value, 0), "", ""])
+    return rows
+
+
+def performance_table(view: RunView) -> str:
+    rows = performance_rows(view)
+    return md_table(PERF_HEADERS, rows) if rows else "_no performance measurements_"
+
+
+def errors_list(view: RunView) -> str:
+    failed = [p for p in view.samples if p.failed]
+    if not failed:
+        return ""
+    lines = [f"- `{p.suite}/{p.sample_id}`: {shorten(p.error or 'no answer', 160)}" for p in failed[:MAX_ERRORS_LISTED]]
+    if len(failed) > MAX_ERRORS_LISTED:
+        lines.append(f"- … and {len(failed) - MAX_ERRORS_LISTED} more (see samples.jsonl)")
+    return "\n".join(lines)
+
+
+def run_markdown(view: RunView) -> str:
+    rec = view.record
+    n_errors = sum(p.failed for p in view.samples)
+    plural = "error" if n_errors == 1 else "errors"
+    parts = [
+        f"## evalkit run `{rec.name}`: {rec.status}",
+        "",
+        f"**Setting:** {setting_line(rec.setting)}",
+        "",
+        f"{len(view.samples)} samples · {n_errors} {plural} · started {rec.started_at} · "
+        f"finished {rec.finished_at or '–'} · run `{rec.run_id}`",
+    ]
+    if rec.status == "skipped":
+        parts += ["", f"**Skipped:** {rec.skip_reason}"]
+        return "\n".join(parts) + "\n"
+    if rec.error:
+        parts += ["", f"**Run error:** `{shorten(rec.error, 300)}`"]
+    if rec.status == "running":
+        parts += ["", "_run.json still says running: the run was killed; scores are over the samples on disk._"]
+    parts += ["", "### Scores (mean [95% bootstrap CI]; ↑ higher is better, ↓ lower is better)", "", scores_table(view)]
+    parts += ["", "### Latency and memory", "", performance_table(view)]
+    errors = errors_list(view)
+    if errors:
+        parts += ["", f"### Errors ({n_errors})", "", errors]
+    return "\n".join(parts) + "\n"
+
+
+def sweep_rows(views: list[RunView]) -> tuple[list[str], list[list[str]]]:
+    """Rows = settings; columns = per-suite primary score, latency medians, tokens/s, memory."""
+    active = [v for v in views if v.record.status != "skipped"]
+    suites = sorted({s for v in active for s in v.summary})
+    primaries = {s: next((v.primary(s) for v in active if v.primary(s)), None) for s in suites}
+    headers = ["setting", "status"] + [
+        f"{s}: {primaries[s]} {_arrow(primaries[s]) if primaries[s] else ''}" for s in suites
+    ]
+    headers += [
+        "e2e median (ms)",
+        "prefill median (ms)",
+        "decode median (ms)",
+        "decode tokens/s",
+        "peak alloc (MB)",
+        "peak RSS (MB)",
+    ]
+    rows = []
+    for v in active:
+        row = [v.record.name, v.record.status]
+        row += [fmt_estimate(v.primary_estimate(s)) for s in suites]
+        row += [fmt(v.latency_median(p), 1) for p in ("end_to_end", "prefill", "decode")]
+        row += [fmt(v.tokens_per_s, 1), fmt(v.memory_mb("peak_allocated"), 0), fmt(v.memory_mb("peak_rss"), 0)]
+        rows.append(row)
+    return headers, rows
+
+
+def sweep_markdown(views: list[RunView]) -> str:
+    parts = [f"## evalkit sweep: {len(views)} settings", ""]
+    if views:
+        common = {k: v for k, v in views[0].setting.items() if all(w.setting.get(k) == v for w in views)}
+        if common:
+            parts += [f"**Common setting:** {setting_line(common)}", ""]
+    headers, rows = sweep_rows(views)
+    parts.append(md_table(headers, rows) if rows else "_no setting ran_")
+    skipped = [v for v in views if v.record.status == "skipped"]
+    if skipped:
+        parts += ["", "### Skipped settings", ""]
+        parts += [f"- `{v.record.name}`: {shorten(v.record.skip_reason, 200)}" for v in skipped]
+    failed = [v for v in views if v.record.status in ("failed", "interrupted", "running")]
+    if failed:
+        parts += ["", "### Incomplete settings", ""]
+        parts += [f"- `{v.record.name}`: {v.record.status} {shorten(v.record.error, 200)}" for v in failed]
+    return "\n".join(parts) + "\n"

@@ -1,0 +1,203 @@
+"""Comparisons of runs and baselines: paired CIs, gating, changed samples, CLI exit codes, baselines."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from test_records import make_prediction, make_record, write_fake_run  # noqa: E402
+from test_reports import assert_self_contained  # noqa: E402
+
+from evalkit.errors import EvalkitError  # noqa: E402
+from evalkit.records import RunWriter, load_run, make_run_dir, summarize_performance  # noqa: E402
+from evalkit.reports import (  # noqa: E402
+    baseline_main,
+    compare,
+    compare_main,
+    load_baseline,
+    load_run_or_baseline,
+    save_baseline,
+    write_comparison,
+)
+
+
+def _diff(comp, suite, metric, pair=0):
+    return next(m for m in comp.pairs[pair].metrics if m.suite == suite and m.metric == metric)
+
+
+def write_run_with(root: Path, preds, name="tiny-float32-eager") -> Path:
+    run_dir = make_run_dir(root, name)
+    with RunWriter(run_dir, make_record(name)) as w:
+        for p in preds:
+            w.add(p)
+        w.finish(summarize_performance(preds, load_s=1.0, memory_mb={"peak_rss": 100.0}))
+    return run_dir
+
+
+def test_crafted_regression_is_flagged_and_fails(tmp_path):
+    ref = write_fake_run(tmp_path, "ref")
+    cand = write_fake_run(tmp_path, "cand", score_shift=0.2, latency_scale=2.0)
+    comp = compare([ref, cand], threshold=0.05)
+    ocr = _diff(comp, "ocr-basic", "located_cer")
+    assert ocr.gating and not ocr.higher_is_better
+    assert ocr.diff.mean == pytest.approx(0.2) and ocr.diff.low > 0  # CI excludes zero
+    assert ocr.verdict == "regression" and ocr.fails
+    desc = _diff(comp, "describe-basic", "keyword_recall")
+    assert desc.verdict == "regression" and desc.fails and desc.diff.high < 0
+    assert not _diff(comp, "ocr-basic", "cer").gating  # non-primary metrics are shown but do not gate
+    assert comp.has_regression
+    pair = comp.pairs[0]
+    assert pair.setting_diff == {}
+    ratio = {r.measure: r.ratio for r in pair.perf}
+    assert ratio["latency end_to_end median"] == pytest.approx(2.0)
+    assert ratio["memory peak_rss"] == pytest.approx(2.0)
+    assert len(pair.changes) == 20  # every sample's answer and score changed
+
+
+def test_threshold_keeps_a_small_significant_drop_from_failing(tmp_path):
+    ref = write_fake_run(tmp_path, "ref")
+    cand = write_fake_run(tmp_path, "cand", score_shift=0.02)
+    comp = compare([ref, cand], threshold=0.05)
+    ocr = _diff(comp, "ocr-basic", "located_cer")
+    assert ocr.verdict == "regression" and not ocr.fails
+    assert not comp.has_regression
+
+
+def test_improvement_is_not_a_regression(tmp_path):
+    ref = write_fake_run(tmp_path, "ref", score_shift=0.1)
+    cand = write_fake_run(tmp_path, "cand")
+    comp = compare([ref, cand])
+    assert _diff(comp, "ocr-basic", "located_cer").verdict == "improvement"
+    assert _diff(comp, "describe-basic", "keyword_recall").verdict == "improvement"
+    assert not comp.has_regression
+    reverse = compare([cand, ref])
+    assert reverse.has_regression
+    assert not compare([cand, ref], metrics=["forbidden_rate"]).has_regression  # --metric picks the gating metrics
+
+
+def test_one_changed_sample_is_listed_but_not_significant(tmp_path):
+    preds = [make_prediction(i) for i in range(12)]
+    ref = write_run_with(tmp_path, preds, "ref")
+    worse = [make_prediction(i, score_shift=0.5 if i == 7 else 0.0) for i in range(12)]
+    cand = write_run_with(tmp_path, worse, "cand")
+    comp = compare([ref, cand])
+    assert _diff(comp, "ocr-basic", "located_cer").verdict == "no change"  # CI includes zero
+    assert not comp.has_regression
+    changes = comp.pairs[0].changes
+    assert [c.sample_id for c in changes] == ["ocr-basic-007"]
+    assert changes[0].badness == pytest.approx(0.5)
+    assert changes[0].reference_answer != changes[0].candidate_answer
+
+
+def test_changed_samples_worst_first_and_new_errors_fail(tmp_path):
+    ref = write_run_with(tmp_path, [make_prediction(i) for i in range(6)], "ref")
+    preds = [make_prediction(i) for i in range(6)]
+    preds[1] = make_prediction(1, score_shift=0.1)
+    preds[2] = make_prediction(2, score_shift=0.3)
+    preds[3] = make_prediction(3, score_shift=-0.04)
+    preds[4] = make_prediction(4, error="RuntimeError: NaN logits")
+    cand = write_run_with(tmp_path, preds, "cand")
+    comp = compare([ref, cand])
+    order = [c.sample_id[-1] for c in comp.pairs[0].changes]
+    assert order == ["4", "2", "1", "3"]  # new failure, then biggest score loss, ..., improvement last
+    assert comp.pairs[0].new_errors == ["ocr-basic/ocr-basic-004"]
+    assert comp.has_regression
+    lenient = compare([ref, cand], fail_on_new_errors=False)
+    assert lenient.pairs[0].new_errors and not lenient.has_regression
+
+
+def test_identical_runs_flag_nothing_and_cli_exits_zero(tmp_path, capsys):
+    ref = write_fake_run(tmp_path, "ref")
+    same = write_fake_run(tmp_path, "same")
+    comp = compare([ref, same])
+    assert not comp.has_regression
+    assert all(m.verdict == "no change" and m.diff.mean == 0 for m in comp.pairs[0].metrics)
+    assert comp.pairs[0].changes == [] and comp.pairs[0].new_errors == []
+    out = tmp_path / "cmp"
+    assert compare_main([str(ref), str(same), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "no failing regression" in printed and "located_cer" in printed
+    assert (out / "compare.md").exists() and (out / "compare.html").exists()
+
+
+def test_compare_main_exits_one_on_regression_and_writes_reports(tmp_path, capsys):
+    ref = write_fake_run(tmp_path, "ref")
+    cand = write_fake_run(tmp_path, "cand", score_shift=0.2, dtype="bfloat16")
+    out = tmp_path / "cmp"
+    assert compare_main([str(ref), str(cand), "--out", str(out), "--threshold", "0.05"]) == 1
+    printed = capsys.readouterr().out
+    assert "**REGRESSION (fails)**" in printed and "dtype: float32 → bfloat16" in printed
+    assert "changed samples" in printed
+    html = (out / "compare.html").read_text()
+    assert_self_contained(html)
+    assert "data:image/png;base64," in html and "Changed samples" in html
+    # A threshold above the drop turns the exit code back to 0.
+    assert compare_main([str(ref), str(cand), "--out", str(out), "--threshold", "0.5"]) == 0
+
+
+def test_compare_main_bad_path_is_one_line_error(tmp_path, capsys):
+    ref = write_fake_run(tmp_path, "ref")
+    assert compare_main([str(ref), str(tmp_path / "nope")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "nope" in err and "Traceback" not in err
+    assert compare_main([str(ref)]) == 2
+    assert compare_main(["--bogus"]) == 2
+
+
+def test_baseline_round_trip_and_compare_against_run(tmp_path):
+    run_dir = write_fake_run(tmp_path / "runs", revision="abc123", errors={2: "RuntimeError: x"})
+    path = save_baseline(run_dir, tmp_path / "baselines")
+    assert path == tmp_path / "baselines" / "tiny" / "abc123.json"
+    data = json.loads(path.read_text())
+    assert data["kind"] == "evalkit-baseline" and data["schema_version"] == 1
+    assert {"setting", "provenance", "suites", "summary", "performance", "samples"} <= set(data)
+    row = data["samples"][0]
+    assert re.fullmatch(r"[0-9a-f]{64}", row["answer_sha256"]) and row["answer_first_token_ids"] == [100, 200, 300]
+    assert data["samples"][2]["answer_sha256"] is None and data["samples"][2]["error"] == "RuntimeError: x"
+
+    view = load_baseline(path)
+    record, preds = load_run(run_dir)
+    assert view.kind == "baseline" and view.record.summary == record.summary
+    assert view.record.performance == record.performance
+    assert [(p.sample_id, p.answer, p.scores, p.labels) for p in view.samples] == [
+        (p.sample_id, p.answer, p.scores, p.labels) for p in preds
+    ]
+    assert load_run_or_baseline(run_dir).kind == "run" and load_run_or_baseline(path).kind == "baseline"
+
+    comp = compare([path, run_dir])
+    assert not comp.has_regression and comp.pairs[0].changes == []
+    assert all(math.isclose(r.ratio, 1.0) for r in comp.pairs[0].perf)
+    worse = write_fake_run(tmp_path / "runs", "cand", revision="def456", score_shift=0.2)
+    assert compare([path, worse]).has_regression
+    md, html = write_comparison(compare([path, worse]), tmp_path / "cmp")
+    assert "(baseline)" in md.read_text()
+
+
+def test_baseline_main_save_and_errors(tmp_path, capsys):
+    run_dir = write_fake_run(tmp_path / "runs")
+    assert baseline_main(["save", str(run_dir), "--name", "release-1", "--root", str(tmp_path / "b")]) == 0
+    assert (tmp_path / "b" / "tiny" / "release-1.json").exists()
+    assert baseline_main(["save", str(tmp_path / "missing"), "--root", str(tmp_path / "b")]) == 2
+    assert "missing" in capsys.readouterr().err
+
+
+def test_incomplete_run_cannot_become_baseline(tmp_path):
+    run_dir = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt), RunWriter(run_dir, make_record()) as w:
+        w.add(make_prediction(0))
+        raise KeyboardInterrupt
+    with pytest.raises(EvalkitError, match="interrupted"):
+        save_baseline(run_dir, tmp_path / "b")
+
+
+def test_garbled_baseline_is_one_line_error(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"kind": "something-else"}')
+    with pytest.raises(EvalkitError, match="not an evalkit baseline"):
+        load_run_or_baseline(bad)

@@ -1,0 +1,299 @@
+"""Run records: round trips, atomic writes, killed and interrupted runs, summaries, schema versions.
+
+The factories at the top build predictions and run directories by hand (no model); the report, compare
+and history tests import them from here.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from evalkit.errors import EvalkitError
+from evalkit.records import (
+    SAMPLES_FILE,
+    SCHEMA_VERSION,
+    Prediction,
+    RecordWarning,
+    RunRecord,
+    RunWriter,
+    atomic_write_text,
+    load_run,
+    make_run_dir,
+    summarize,
+    summarize_performance,
+    write_skipped_run,
+)
+
+SUITES = {
+    "ocr-basic": {"version": "1", "content_hash": "aaa", "task": "ocr", "n_samples": 12},
+    "describe-basic": {"version": "1", "content_hash": "bbb", "task": "describe", "n_samples": 8},
+}
+
+
+def make_prediction(
+    i: int,
+    suite: str = "ocr-basic",
+    *,
+    score_shift: float = 0.0,
+    error: str | None = None,
+    images: list[str] | None = None,
+    answer: str | None = None,
+) -> Prediction:
+    """Deterministic fake sample i of `suite`; `score_shift` moves every score (for crafted regressions)."""
+    task = SUITES[suite]["task"]
+    if task == "ocr":
+        base = 0.05 + 0.03 * (i % 5)
+        scores = {"cer": base + score_shift, "wer": 2 * base + score_shift, "located_cer": base + score_shift}
+        labels = {"reference": f"INVOICE {i:04d}"}
+    else:
+        base = 0.9 - 0.1 * (i % 4)
+        scores = {"keyword_recall": base + score_shift, "forbidden_rate": 0.0}
+        labels = {"keywords": [["rocket", "rockets"], ["sky"]], "forbidden": ["cat"]}
+    failed = error is not None
+    return Prediction(
+        sample_id=f"{suite}-{i:03d}",
+        suite=suite,
+        task=task,
+        tags={"category": "chart" if i % 2 else "document"},
+        images=images if images is not None else [],
+        prompt=f"What does image {i} show?",
+        answer=None if failed else (answer if answer is not None else f"answer {i} shift {score_shift:.2f}"),
+        answer_token_ids=[] if failed else [100 + i, 200, 300],
+        scores={} if failed else scores,
+        timings_ms={
+            "preprocess": 5.0 + i,
+            "prefill": 40.0 + 2 * i,
+            "decode": 100.0 + 3 * i,
+            "end_to_end": 150.0 + 5 * i,
+        },
+        tokens={"prompt": 30, "image": 144, "generated": 12},
+        decode_tokens_per_s=None if failed else 120.0 - i,
+        error=error,
+        labels=labels,
+    )
+
+
+def make_record(name: str = "tiny-float32-eager", revision: str = "r1", **setting) -> RunRecord:
+    base = {"model": "tiny", "revision": revision, "dtype": "float32", "attn": "eager", "device": "cpu"}
+    base.update(setting)
+    return RunRecord(
+        name=name,
+        run_id="",
+        status="running",
+        started_at="2025-01-01T00:00:00+00:00",
+        finished_at=None,
+        setting=base,
+        config={"seed": 0},
+        provenance={
+            "model": {"path": "/m", "repo_id": "org/tiny", "commit": f"commit-{revision}"},
+            "weights": {"sha256": "ab"},
+        },
+        suites=dict(SUITES),
+    )
+
+
+def write_fake_run(
+    root: Path,
+    name: str = "tiny-float32-eager",
+    *,
+    revision: str = "r1",
+    score_shift: float = 0.0,
+    n_ocr: int = 12,
+    n_describe: int = 8,
+    errors: dict[int, str] | None = None,
+    images: list[str] | None = None,
+    started_at: str = "2025-01-01T00:00:00+00:00",
+    latency_scale: float = 1.0,
+    **setting,
+) -> Path:
+    """A complete run directory with fake predictions; `errors` maps an ocr sample index to its error."""
+    errors = errors or {}
+    run_dir = make_run_dir(root, name, now=datetime.fromisoformat(started_at))
+    record = make_record(name, revision, **setting)
+    record.started_at = started_at
+    preds = [
+        make_prediction(i, "ocr-basic", score_shift=score_shift, error=errors.get(i), images=images)
+        for i in range(n_ocr)
+    ]
+    preds += [make_prediction(i, "describe-basic", score_shift=-score_shift, images=images) for i in range(n_describe)]
+    for p in preds:
+        p.timings_ms = {k: v * latency_scale for k, v in p.timings_ms.items()}
+    with RunWriter(run_dir, record) as writer:
+        for p in preds:
+            writer.add(p)
+        mem = {"peak_allocated": None, "peak_reserved": None, "peak_rss": 1500.0 * latency_scale}
+        writer.finish(summarize_performance(preds, load_s=2.5, memory_mb=mem))
+    return run_dir
+
+
+# ------------------------------------------------------------------------------------------------ tests
+
+
+def test_prediction_round_trip_keeps_every_field_and_nan_becomes_null():
+    p = make_prediction(3, error=None)
+    p.scores["field_cer"] = math.nan
+    d = p.to_dict()
+    text = json.dumps(d, allow_nan=False)  # strict JSON: NaN was mapped to null
+    back = Prediction.from_dict(json.loads(text))
+    assert math.isnan(back.scores.pop("field_cer"))
+    p.scores.pop("field_cer")
+    assert back == p
+
+
+def test_run_record_round_trip_and_unknown_keys_ignored():
+    rec = make_record()
+    d = rec.to_dict()
+    d["future_optional_field"] = 1
+    assert RunRecord.from_dict(d) == rec
+
+
+def test_newer_schema_version_is_refused_with_clear_error(tmp_path):
+    d = make_record().to_dict()
+    d["schema_version"] = SCHEMA_VERSION + 1
+    (tmp_path / "run.json").write_text(json.dumps(d))
+    with pytest.raises(EvalkitError, match=r"run\.json.*schema_version 2 is newer"):
+        load_run(tmp_path)
+
+
+def test_missing_or_garbled_run_json_names_the_file(tmp_path):
+    with pytest.raises(EvalkitError, match="run.json: not found"):
+        load_run(tmp_path)
+    (tmp_path / "run.json").write_text('{"name": "x",')
+    with pytest.raises(EvalkitError, match=r"run\.json:1: not valid JSON"):
+        load_run(tmp_path)
+
+
+def test_atomic_write_replaces_whole_file_and_leaves_no_temp(tmp_path):
+    target = tmp_path / "f.json"
+    atomic_write_text(target, "old")
+    atomic_write_text(target, "new content")
+    assert target.read_text() == "new content"
+    assert sorted(os.listdir(tmp_path)) == ["f.json"]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's 0600
+
+
+def test_atomic_write_failure_keeps_old_file(tmp_path, monkeypatch):
+    target = tmp_path / "f.json"
+    atomic_write_text(target, "old")
+
+    def boom(*_a, **_k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", boom)
+    with pytest.raises(OSError, match="disk full"):
+        atomic_write_text(target, "new")
+    assert target.read_text() == "old"
+    assert sorted(os.listdir(tmp_path)) == ["f.json"]
+
+
+def test_make_run_dir_layout_and_uniqueness(tmp_path):
+    now = datetime(2025, 3, 4, 5, 6, 7, tzinfo=timezone.utc)
+    a = make_run_dir(tmp_path, "tiny bf16/sdpa", now=now)
+    b = make_run_dir(tmp_path, "tiny bf16/sdpa", now=now)
+    assert a == tmp_path / "2025-03-04" / "050607-tiny-bf16-sdpa"
+    assert b.name == "050607-tiny-bf16-sdpa-2"
+    assert a.is_dir() and b.is_dir()
+
+
+def test_writer_complete_run_round_trip(tmp_path):
+    run_dir = write_fake_run(tmp_path, errors={1: "RuntimeError: boom"})
+    record, preds = load_run(run_dir)
+    assert record.status == "complete" and record.finished_at
+    assert record.run_id == run_dir.name
+    assert (record.n_samples, record.n_errors) == (20, 1)
+    assert record.summary["ocr-basic"]["n"] == 12 and record.summary["ocr-basic"]["n_errors"] == 1
+    assert record.summary["ocr-basic"]["metrics"]["cer"]["n"] == 11  # the failed sample is not scored
+    assert [p.sample_id for p in preds][:2] == ["ocr-basic-000", "ocr-basic-001"]
+    assert preds[1].error == "RuntimeError: boom" and preds[1].answer is None
+    perf = record.performance
+    assert perf["latency_ms"]["end_to_end"]["unit"] == "ms" and perf["latency_ms"]["end_to_end"]["n"] == 19
+    assert list(perf["latency_ms"]) == ["preprocess", "prefill", "decode", "end_to_end"]
+    assert perf["decode_tokens_per_s"]["unit"] == "tokens/s"
+    json.loads((run_dir / "run.json").read_text())  # strict JSON (peak_allocated None -> null)
+
+
+def test_killed_writer_truncated_last_line_still_loads(tmp_path):
+    run_dir = tmp_path / "run"
+    writer = RunWriter(run_dir, make_record())
+    for i in range(3):
+        writer.add(make_prediction(i))
+    # Simulate SIGKILL in the middle of writing the 4th line: half a JSON object, no newline.
+    line = json.dumps(make_prediction(3).to_dict())
+    with open(run_dir / SAMPLES_FILE, "a") as fh:
+        fh.write(line[: len(line) // 2])
+    with pytest.warns(RecordWarning, match="truncated last line"):
+        record, preds = load_run(run_dir)
+    assert record.status == "running"  # never finished
+    assert [p.sample_id for p in preds] == ["ocr-basic-000", "ocr-basic-001", "ocr-basic-002"]
+
+
+def test_corrupt_middle_line_is_an_error_naming_the_line(tmp_path):
+    run_dir = write_fake_run(tmp_path)
+    lines = (run_dir / SAMPLES_FILE).read_text().splitlines()
+    lines[2] = "{garbage"
+    (run_dir / SAMPLES_FILE).write_text("\n".join(lines) + "\n")
+    with pytest.raises(EvalkitError, match=r"samples\.jsonl:3: invalid prediction line"):
+        load_run(run_dir)
+
+
+def test_writer_keyboard_interrupt_records_interrupted(tmp_path):
+    run_dir = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt), RunWriter(run_dir, make_record()) as writer:
+        writer.add(make_prediction(0))
+        writer.add(make_prediction(1))
+        raise KeyboardInterrupt
+    record, preds = load_run(run_dir)
+    assert record.status == "interrupted"
+    assert record.n_samples == 2 and len(preds) == 2
+    assert record.summary["ocr-basic"]["n"] == 2
+
+
+def test_writer_exception_records_failed_with_error_text(tmp_path):
+    run_dir = tmp_path / "run"
+    with pytest.raises(ValueError, match="bad tensor"), RunWriter(run_dir, make_record()) as writer:
+        writer.add(make_prediction(0))
+        raise ValueError("bad tensor")
+    record, _ = load_run(run_dir)
+    assert record.status == "failed"
+    assert record.error == "ValueError: bad tensor"
+    assert record.finished_at is not None
+
+
+def test_run_json_says_running_while_the_run_is_in_progress(tmp_path):
+    run_dir = tmp_path / "run"
+    writer = RunWriter(run_dir, make_record())
+    writer.add(make_prediction(0))
+    record, preds = load_run(run_dir)
+    assert record.status == "running" and len(preds) == 1  # the added sample is already on disk
+    writer.finish({})
+
+
+def test_summary_estimates_and_tags():
+    preds = [make_prediction(i) for i in range(10)] + [make_prediction(10, error="OSError: x")]
+    summary = summarize(preds)["ocr-basic"]
+    assert summary["n"] == 11 and summary["n_errors"] == 1
+    cer = summary["metrics"]["cer"]
+    values = [0.05 + 0.03 * (i % 5) for i in range(10)]
+    assert cer["mean"] == pytest.approx(sum(values) / 10)
+    assert cer["low"] < cer["mean"] < cer["high"]
+    assert cer["n"] == 10
+    chart = summary["by_tag"]["category=chart"]["cer"]
+    assert chart["n"] == 5
+    assert chart["mean"] == pytest.approx(sum(values[1::2]) / 5)
+    assert summarize(preds)["ocr-basic"] == summary  # fixed seed: deterministic
+
+
+def test_skipped_run(tmp_path):
+    run_dir = make_run_dir(tmp_path, "tiny-float16-flash")
+    write_skipped_run(run_dir, make_record("tiny-float16-flash"), "flash-attn needs CUDA")
+    record, preds = load_run(run_dir)
+    assert record.status == "skipped" and record.skip_reason == "flash-attn needs CUDA"
+    assert preds == []

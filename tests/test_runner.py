@@ -1,0 +1,161 @@
+"""The evaluation run end to end on the tiny model: records, errors, interruption, timing split, Hydra app."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from evalkit import cli, runner
+from evalkit.errors import ConfigError
+from evalkit.records import SCHEMA_VERSION, load_run
+from evalkit.settings import EvalConfig, ModelConfig, RuntimeConfig
+from evalkit.suites import load_suite, resolve_suites
+
+pytestmark = pytest.mark.slow
+
+
+def _config(tmp_path, **runtime) -> EvalConfig:
+    rt = {"device": "cpu", "num_crops": 1, "max_new_tokens": 4, "warmup": 0, **runtime}
+    return EvalConfig(
+        model=ModelConfig(), runtime=RuntimeConfig(**rt), suites=["ocr", "compare"], limit=2,
+        output_dir=str(tmp_path / "runs"), cache_dir=str(tmp_path / "cache"), progress=False,
+    )  # fmt: skip
+
+
+def test_run_writes_records_and_reports(tmp_path):
+    result = runner.run(_config(tmp_path, repeats=2, warmup=1))
+    record, predictions = load_run(result.run_dir)
+    assert record.status == "complete" and record.n_samples == 4 and record.n_errors == 0
+    assert record.schema_version == SCHEMA_VERSION
+    assert set(record.suites) == {"ocr", "compare"} and all(
+        s["content_hash"].startswith("sha256:") for s in record.suites.values()
+    )
+    prov = record.provenance
+    assert prov["weights"]["sha256"] and prov["model"]["path"] and prov["environment"]["torch"]
+    assert record.setting == {**record.setting, "dtype": "float32", "attn": "sdpa", "device": "cpu", "num_crops": 1}
+    assert {"located_cer", "cer", "wer"} <= set(record.summary["ocr"]["metrics"])
+    perf = record.performance
+    assert perf["load_s"] > 0 and perf["memory_mb"]["peak_rss"] > 0
+    assert perf["latency_ms"]["end_to_end"]["unit"] == "ms" and perf["latency_ms"]["end_to_end"]["n"] == 4
+    for p in predictions:
+        assert p.answer is not None and p.tokens["generated"] == len(p.answer_token_ids) <= 4
+        assert p.tokens["image"] > 0 and p.tokens["prompt"] > p.tokens["image"]
+    assert (result.run_dir / "report.md").is_file() and (result.run_dir / "report.html").is_file()
+
+
+def test_timing_split_adds_up(tmp_path):
+    result = runner.run(_config(tmp_path, max_new_tokens=6))
+    _, predictions = load_run(result.run_dir)
+    for p in predictions:
+        t = p.timings_ms
+        parts = t["preprocess"] + t["prefill"] + t["decode"]
+        # Only Python bookkeeping lies outside the three phases: a few ms, never a sizable share.
+        assert parts <= t["end_to_end"] + 1e-6
+        assert t["end_to_end"] - parts < max(15.0, 0.05 * t["end_to_end"])
+        assert t["prefill"] > 0 and t["decode"] >= 0
+
+
+def test_corrupt_image_is_recorded_and_the_run_goes_on(tmp_path, monkeypatch):
+    suite_dir = tmp_path / "ocr"
+    shutil.copytree(resolve_suites(["ocr"])[0].path, suite_dir)
+    suite = load_suite(suite_dir)  # validates while the files are intact
+    victim = suite.samples[1]
+    monkeypatch.setattr(runner, "resolve_suites", lambda specs: [suite])
+    victim.images[0].write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage" * 10)  # broken after validation
+    result = runner.run(_config(tmp_path))
+    record, predictions = load_run(result.run_dir)
+    by_id = {p.sample_id: p for p in predictions}
+    assert record.status == "complete" and record.n_errors == 1
+    assert by_id[victim.id].error.startswith("InputError") and victim.images[0].name in by_id[victim.id].error
+    assert by_id[suite.samples[0].id].answer is not None
+
+
+def test_generation_error_fails_only_its_batch(tmp_path, monkeypatch):
+    real = runner._generate_once
+    calls = {"n": 0}
+
+    def flaky(loaded, samples, prompts, max_new_tokens):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("CUDA out of memory. Tried to allocate 20.00 GiB")
+        return real(loaded, samples, prompts, max_new_tokens)
+
+    monkeypatch.setattr(runner, "_generate_once", flaky)
+    result = runner.run(_config(tmp_path))
+    record, predictions = load_run(result.run_dir)
+    assert record.n_errors == 1 and record.n_samples == 4
+    assert [p.error for p in predictions if p.error] == [
+        "RuntimeError: CUDA out of memory. Tried to allocate 20.00 GiB"
+    ]
+
+
+def test_interrupted_run_keeps_finished_samples(tmp_path, monkeypatch):
+    real = runner.predict
+    calls = {"n": 0}
+
+    def interrupt_third(loaded, batch, runtime):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real(loaded, batch, runtime)
+
+    monkeypatch.setattr(runner, "predict", interrupt_third)
+    with pytest.raises(KeyboardInterrupt):
+        runner.run(_config(tmp_path))
+    (run_dir,) = list((tmp_path / "runs").glob("*/*"))
+    record, predictions = load_run(run_dir)
+    assert record.status == "interrupted" and len(predictions) == 2
+    assert json.loads((run_dir / "run.json").read_text())["n_samples"] == 2
+
+
+def test_unsupported_setting_is_recorded_as_skipped(tmp_path):
+    result = runner.run(_config(tmp_path, attn="flash_attention_2", dtype="bfloat16"))
+    assert result.record.status == "skipped" and "CUDA" in result.record.skip_reason
+    record, predictions = load_run(result.run_dir)
+    assert record.status == "skipped" and predictions == []
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"dtype": "float64"}, "runtime.dtype='float64'"),
+        ({"attn": "flash"}, "runtime.attn='flash'"),
+        ({"batch_size": 0}, "runtime.batch_size=0"),
+    ],
+)
+def test_runtime_values_are_validated(kwargs, match):
+    with pytest.raises(ConfigError, match=match):
+        RuntimeConfig(**kwargs)
+
+
+def test_cli_config_errors_exit_before_loading(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(runner, "load", lambda cfg: pytest.fail("the model must not be loaded"))
+    assert cli.main(["runtime.dtype=float64", f"output_dir={tmp_path}/runs"]) == cli.EXIT_USER_ERROR
+    assert "runtime.dtype='float64': expected one of float32, float16, bfloat16" in capsys.readouterr().err
+    assert cli.main(["suites=[nosuchsuite]", f"output_dir={tmp_path}/runs"]) == cli.EXIT_USER_ERROR
+    assert "nosuchsuite" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as excinfo:  # Hydra refuses unknown keys by name
+        cli.main(["runtime.dtyp=float16"])
+    assert excinfo.value.code != 0
+    assert "dtyp" in capsys.readouterr().err
+
+
+def test_cli_sweep_runs_every_setting_and_writes_side_by_side_report(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    code = cli.main([
+        "-m", "runtime.dtype=float32,bfloat16", "runtime.attn=eager,flash_attention_2", "runtime.device=cpu",
+        "runtime.num_crops=1", "runtime.max_new_tokens=2", "runtime.warmup=0", "suites=[ocr]", "limit=1",
+        f"output_dir={tmp_path}/runs", f"cache_dir={tmp_path}/cache", "progress=false",
+        f"hydra.sweep.dir={tmp_path}/sweep",
+    ])  # fmt: skip
+    assert code == cli.EXIT_OK
+    records = [load_run(d)[0] for d in sorted((tmp_path / "runs").glob("*/*"))]
+    assert sorted((r.setting["dtype"], r.setting["attn"], r.status) for r in records) == [
+        ("bfloat16", "eager", "complete"), ("bfloat16", "flash_attention_2", "skipped"),
+        ("float32", "eager", "complete"), ("float32", "flash_attention_2", "skipped"),
+    ]  # fmt: skip
+    report = (tmp_path / "sweep" / "sweep.md").read_text()
+    assert "flash_attention_2" in report and "bfloat16" in report and "CUDA" in report
