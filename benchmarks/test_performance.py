@@ -36,7 +36,9 @@ def test_latency(bench, setting, suite, benchmark):
         benchmark.pedantic(
             answer_sample_set, rounds=bench.options.perf_rounds, warmup_rounds=bench.options.perf_warmup, iterations=1
         )
-    timed = [p for preds in rounds[bench.options.perf_warmup :] for p in preds]
+    # Warm-up rounds come first; with --benchmark-disable pytest-benchmark runs the function once, untimed.
+    timed_rounds = rounds[-bench.options.perf_rounds :]
+    timed = [p for preds in timed_rounds for p in preds]
     failed = [f"{p.sample_id}: {p.error}" for p in timed if p.failed]
     assert not failed, f"{setting} {suite}: samples failed while timing: {failed[:3]}"
     rates = [p.decode_tokens_per_s for p in timed if p.decode_tokens_per_s]
@@ -46,6 +48,6 @@ def test_latency(bench, setting, suite, benchmark):
         time_to_first_token_ms=statistics.median(p.timings_ms["prefill"] for p in timed),
         decode_ms=statistics.median(p.timings_ms["decode"] for p in timed),
         decode_tokens_per_s=statistics.median(rates) if rates else None,
-        generated_tokens=sum(p.tokens["generated"] for p in timed) / len(rounds[bench.options.perf_warmup :]),
+        generated_tokens=sum(p.tokens["generated"] for p in timed) / len(timed_rounds),
         peak_rss_mb=memory.peak_rss_mb, peak_allocated_mb=memory.peak_allocated_mb, peak_reserved_mb=memory.peak_reserved_mb,
     )  # fmt: skip

@@ -57,6 +57,7 @@ def test_quality_against_baseline(bench, setting, suite):
         lines += [f"  newly failing: {e}" for e in new_errors]
         if pair.setting_diff:
             lines.append(f"  setting differs from the baseline: {pair.setting_diff}")
+        lines += [f"  note: {note}" for note in pair.notes]
         lines.append("  worst samples:")
         lines += _worst(pair, suite)
         pytest.fail("\n".join(lines), pytrace=False)

@@ -233,6 +233,9 @@ def _notes(ref: RunView, cand: RunView) -> list[str]:
                 f"suite {suite} content differs ({a.get('version')}/{a.get('content_hash')} vs "
                 f"{b.get('version')}/{b.get('content_hash')}): differences use common sample ids only"
             )
+    weights = [(v.record.provenance.get("weights") or {}).get("sha256") for v in (ref, cand)]
+    if all(weights) and weights[0] != weights[1]:
+        notes.append(f"weights differ: {weights[0][:12]} vs {weights[1][:12]} (another checkpoint or revision)")
     ri, ci = _index(ref.samples), _index(cand.samples)
     if set(ri) != set(ci):
         notes.append(f"{len(set(ri) & set(ci))} common samples ({len(ri)} in reference, {len(ci)} in candidate)")
