@@ -37,7 +37,8 @@ th{background:#f3f3f3}.muted{color:#777}.bad{color:#b00020;font-weight:600}.good
 .thumbs{display:flex;gap:.4em;flex-wrap:wrap;max-width:540px}.thumbs img{max-width:256px;max-height:256px;border:1px solid #ccc}
 .missing{width:160px;height:120px;background:#eee;color:#777;display:flex;align-items:center;justify-content:center;
  text-align:center;font-size:.8em;border:1px dashed #aaa;padding:4px;overflow-wrap:anywhere}
-.text{flex:1;min-width:0}.text pre{white-space:pre-wrap;background:#f8f8f8;padding:.4em;margin:.2em 0;font-size:.85em}
+.text{flex:1;min-width:0}pre{white-space:pre-wrap;overflow-wrap:anywhere}
+.text pre{white-space:pre-wrap;overflow-wrap:anywhere;background:#f8f8f8;padding:.4em;margin:.2em 0;font-size:.85em}
 img.plot{max-width:100%;display:block;margin:.5em 0}details{margin:.5em 0}code{background:#f3f3f3;padding:0 3px}
 """
 

@@ -42,7 +42,9 @@ def _barh(ax, labels: Sequence[str], ests, color: str, title: str, xlabel: str, 
     means, err = _errorbars(ests)
     y = list(range(len(labels)))
     ax.barh(y, [0 if math.isnan(m) else m for m in means], xerr=err, color=color, capsize=3, alpha=0.85)
-    ax.set_yticks(y, labels=list(labels) if show_labels else [""] * len(y), fontsize=8)
+    # "$" would switch matplotlib into mathtext ("$8.9B to $11.3B" came out in italics, dollars dropped).
+    shown = [label.replace("$", r"\$") for label in labels] if show_labels else [""] * len(y)
+    ax.set_yticks(y, labels=shown, fontsize=8)
     ax.invert_yaxis()
     ax.set_title(title, fontsize=9)
     ax.set_xlabel(xlabel, fontsize=8)
@@ -71,7 +73,8 @@ def tag_scores_plot(view: RunView, suite: str) -> str | None:
     data = view.summary.get(suite) or {}
     if metric is None or metric not in data.get("metrics", {}):
         return None
-    tags = [t for t, vals in (data.get("by_tag") or {}).items() if metric in vals]
+    # A tag value held by one sample is that sample's score, not a group: it is in the sample list instead.
+    tags = [t for t, vals in (data.get("by_tag") or {}).items() if metric in vals and (vals[metric].get("n") or 0) > 1]
     if not tags:
         return None
     labels = ["(all)"] + tags
