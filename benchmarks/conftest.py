@@ -90,6 +90,11 @@ def pytest_configure(config):
         perf_warmup=int(_option(config, "perf-warmup")),
         runs_dir=Path(_option(config, "runs-dir")),
     )
+    if opts.update_baseline and opts.reference_setting not in settings_matrix(opts):
+        raise pytest.UsageError(
+            f"--update-baseline records the reference setting {opts.reference_setting}, which is not in the matrix "
+            f"{settings_matrix(opts)}; add it (--dtype/--attn) or choose --reference-setting"
+        )
     config._evalkit_options = opts
 
 

@@ -51,7 +51,8 @@ def test_quality_against_baseline(bench, setting, suite):
         for m in failing:
             lines.append(
                 f"  {m.metric} ({'higher' if m.higher_is_better else 'lower'} is better): "
-                f"{m.reference.mean:.3f} -> {m.candidate.mean:.3f}, paired diff {m.diff.mean:+.3f} "
+                f"baseline {m.reference.mean:.3f} (n={m.reference.n}) -> now {m.candidate.mean:.3f} (n={m.candidate.n}), "
+                f"paired diff {m.diff.mean:+.3f} "
                 f"[95% CI {m.diff.low:+.3f}, {m.diff.high:+.3f}] over {m.diff.n} samples"
             )
         lines += [f"  newly failing: {e}" for e in new_errors]

@@ -53,10 +53,21 @@ def test_make_checkpoint_command(tmp_path, capsys):
 
 def test_one_shot_generate_cli(tiny_checkpoint, reference_dir, capsys):
     image = str(reference_dir / "images" / "coffee.png")
-    args = ["--model", str(tiny_checkpoint), "--image", image, "--prompt", "Describe this image.", "--max-new-tokens", "4"]
+    args = [
+        "--model",
+        str(tiny_checkpoint),
+        "--image",
+        image,
+        "--prompt",
+        "Describe this image.",
+        "--max-new-tokens",
+        "4",
+    ]
     assert generate.main([*args, "--num-crops", "1"]) == 0
     assert capsys.readouterr().out.strip()
-    assert generate.main([*args[:2], "--image", image, "--image", image, "--prompt", "Compare.", "--num-crops", "1"]) == 0
+    assert (
+        generate.main([*args[:2], "--image", image, "--image", image, "--prompt", "Compare.", "--num-crops", "1"]) == 0
+    )
     assert generate.main(["--model", str(tiny_checkpoint), "--image", "/nonexistent.png", "--prompt", "x"]) == 2
     assert "image file not found" in capsys.readouterr().err
     raw = ["--model", str(tiny_checkpoint), "--raw", "--prompt", "<|image_2|> wrong", "--image", image]

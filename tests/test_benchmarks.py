@@ -1,0 +1,346 @@
+"""`pytest benchmarks/` end to end on the tiny model: the matrix, the quality gate, `evalkit compare`, pytest-benchmark.
+
+Each scenario is one subprocess run of the real suite from the repository root (`sys.executable -m pytest
+benchmarks/`), kept short with `--suites ocr --limit 3` and few settings; module-scoped fixtures run each once and
+several tests read its output. Nothing is written under reports/: runs go to tmp dirs, baselines that get updated
+are tmp copies, and the committed baseline is checked to be untouched at the end.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+import evalkit
+
+pytestmark = pytest.mark.slow
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+COMMITTED_BASELINE = REPO_ROOT / "reports" / "baselines" / "tiny" / "default.json"
+COMMITTED_SHA256 = hashlib.sha256(COMMITTED_BASELINE.read_bytes()).hexdigest() if COMMITTED_BASELINE.is_file() else None
+# Three OCR samples on the CPU: a few seconds per setting. --device cpu keeps the flash-attention skip and the
+# committed (CPU) baseline meaningful on a machine that has a GPU too.
+QUICK = ["--suites", "ocr", "--limit", "3", "--device", "cpu"]
+# The timing runs use one thread: on a shared 2-core box two intra-op threads fighting other jobs for the cores
+# make a round several times slower at random, one thread slows down by at most the share it loses.
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+# Same setting against itself must pass and a ~10x heavier one must fail under the same threshold. The margin is
+# wide on purpose: other jobs on this machine can make one run twice as slow as the next.
+COMPARE_FAIL = "median:150%"
+
+
+@dataclass
+class Outcome:
+    """One finished subprocess: exit code, merged stdout/stderr, and where its runs went."""
+
+    args: list[str]
+    rc: int
+    output: str
+    seconds: float
+    runs_dir: Path | None = None
+
+    def explain(self) -> str:
+        return f"`{' '.join(self.args)}` exited {self.rc} after {self.seconds:.1f}s:\n{self.output[-6000:]}"
+
+    def passed(self, test: str) -> bool:
+        """Whether `test` (e.g. test_quality.py::name[params]) is listed as PASSED in the -rA summary."""
+        return f"PASSED benchmarks/{test}" in self.output
+
+    def failed(self, test: str) -> bool:
+        return f"FAILED benchmarks/{test}" in self.output
+
+    def run_dir(self, setting: str) -> Path:
+        assert self.runs_dir is not None
+        dirs = sorted(p.parent for p in self.runs_dir.rglob("run.json") if p.parent.name.endswith(f"-tiny-{setting}"))
+        assert len(dirs) == 1, f"expected one run dir for {setting} under {self.runs_dir}, found {dirs}"
+        return dirs[0]
+
+
+def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("PYTEST_ADDOPTS", None)  # options meant for this session must not leak into the nested one
+    env.update(extra or {})
+    return env
+
+
+def _start(args: list[str], env: dict[str, str] | None = None) -> tuple[subprocess.Popen, float]:
+    proc = subprocess.Popen(
+        args, cwd=REPO_ROOT, env=_env(env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    return proc, time.perf_counter()
+
+
+def _finish(proc: subprocess.Popen, started: float, timeout: float = 300) -> Outcome:
+    try:
+        output, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        output, _ = proc.communicate()
+        pytest.fail(f"`{' '.join(proc.args)}` timed out after {timeout}s:\n{output[-4000:]}")
+    return Outcome(list(proc.args), proc.returncode, output, time.perf_counter() - started)
+
+
+def pytest_benchmarks(*args: str, runs_dir: Path | None = None, env: dict[str, str] | None = None) -> Outcome:
+    command = [sys.executable, "-m", "pytest", "benchmarks/", "-p", "no:cacheprovider", "-rA", *args]
+    if runs_dir is not None:
+        command += ["--runs-dir", str(runs_dir)]
+    outcome = _finish(*_start(command, env))
+    outcome.runs_dir = runs_dir
+    return outcome
+
+
+def evalkit_compare(reference: Path, candidate: Path, out: Path) -> Outcome:
+    command = [sys.executable, "-m", "evalkit", "compare", str(reference), str(candidate), "--out", str(out)]
+    return _finish(*_start(command), timeout=120)
+
+
+def collected(outcome: Outcome) -> list[tuple[str, str]]:
+    """(test kind, params) of each collected node id, in collection order."""
+    return re.findall(r"^benchmarks/test_(\w+)\.py::\w+\[([^\]]+)\]$", outcome.output, flags=re.M)
+
+
+def expected_nodes(settings: list[str], suites: list[str]) -> set[tuple[str, str]]:
+    nodes = set()
+    for setting in settings:
+        nodes |= {("agreement", setting), ("memory", setting)}
+        nodes |= {(kind, f"{setting}-{suite}") for kind in ("performance", "quality") for suite in suites}
+    return nodes
+
+
+# ---------------------------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module")
+def collections() -> tuple[Outcome, Outcome]:
+    """`--collect-only` with the default matrix and with a dtype x attn x batch-size matrix (run side by side)."""
+    base = [sys.executable, "-m", "pytest", "benchmarks/", "-p", "no:cacheprovider", "--collect-only", "-q"]
+    matrix = ["--dtype", "float32,bfloat16", "--attn", "eager", "--attn", "sdpa", "--batch-size", "1,2"]
+    started = [_start(base), _start([*base, *matrix, "--suites", "ocr"])]
+    return _finish(*started[0]), _finish(*started[1])
+
+
+@pytest.fixture(scope="module")
+def normal(tmp_path_factory) -> Outcome:
+    """The default attention matrix against the committed baseline, with --benchmark-json."""
+    tmp = tmp_path_factory.mktemp("normal")
+    return pytest_benchmarks(
+        *QUICK,
+        *("--attn", "eager,sdpa,flash_attention_2", "--benchmark-json", str(tmp / "bench.json")),
+        *("--perf-samples", "1", "--perf-rounds", "2", "--perf-warmup", "0"),
+        runs_dir=tmp / "runs",
+    )
+
+
+@pytest.fixture(scope="module")
+def degraded(tmp_path_factory) -> Outcome:
+    """One generated token instead of 16 against the committed baseline: OCR answers become a single word."""
+    tmp = tmp_path_factory.mktemp("degraded")
+    return pytest_benchmarks(
+        *QUICK, "--attn", "eager", "--max-new-tokens", "1", "--benchmark-disable", runs_dir=tmp / "runs"
+    )
+
+
+@dataclass
+class BaselineCycle:
+    baseline: Path
+    storage: Path
+    update: Outcome
+    follow: Outcome
+
+
+@pytest.fixture(scope="module")
+def cycle(tmp_path_factory) -> BaselineCycle:
+    """--update-baseline into a tmp file (saving the timings), then a run of the same setting against both."""
+    tmp = tmp_path_factory.mktemp("cycle")
+    baseline, storage = tmp / "baselines" / "b.json", tmp / "bench-storage"
+    # One crop per image: the cheapest setting, and the fast side of the timing comparison below.
+    common = [*QUICK, "--attn", "eager", "--num-crops", "1", "--perf-samples", "1", "--baseline", str(baseline)]
+    update = pytest_benchmarks(
+        *common,
+        *("--update-baseline", "--benchmark-autosave", "--benchmark-storage", f"file://{storage}"),
+        runs_dir=tmp / "runs-update",
+        env=ONE_THREAD,
+    )
+    follow = pytest_benchmarks(
+        *common,
+        *("--benchmark-storage", f"file://{storage}", "--benchmark-compare=0001"),
+        f"--benchmark-compare-fail={COMPARE_FAIL}",
+        runs_dir=tmp / "runs-follow",
+        env=ONE_THREAD,
+    )
+    return BaselineCycle(baseline, storage, update, follow)
+
+
+# ----------------------------------------------------------------------------------------- the matrix
+
+
+def test_default_matrix_is_float32_times_three_attention_kernels(collections):
+    default, _ = collections
+    assert default.rc == 0, default.explain()
+    settings = ["float32-eager", "float32-sdpa", "float32-flash_attention_2"]
+    nodes = collected(default)
+    assert set(nodes) == expected_nodes(settings, ["describe", "ocr", "compare"]), default.explain()
+    assert len(nodes) == 24
+    # The reference setting runs first (the agreement tests of the others read its answers), and each setting's
+    # tests are contiguous so its model is loaded once.
+    order = [next(s for s in settings if params.startswith(s + "-") or params == s) for _, params in nodes]
+    assert order[0] == "float32-eager"
+    assert order == sorted(order, key=order.index) and len(dict.fromkeys(order)) == 3
+
+
+def test_dtype_attn_and_batch_size_options_make_a_product(collections):
+    _, matrix = collections
+    assert matrix.rc == 0, matrix.explain()
+    settings = [
+        f"{dtype}-{attn}-bs{bs}" for dtype in ("float32", "bfloat16") for attn in ("eager", "sdpa") for bs in (1, 2)
+    ]
+    assert set(collected(matrix)) == expected_nodes(settings, ["ocr"]), matrix.explain()
+
+
+# -------------------------------------------------------------------------------- against the committed baseline
+
+
+def test_normal_run_passes_the_quality_and_agreement_gates(normal):
+    assert normal.rc == 0, normal.explain()
+    for setting in ("float32-eager", "float32-sdpa"):
+        assert normal.passed(f"test_quality.py::test_quality_against_baseline[{setting}-ocr]"), normal.explain()
+        assert normal.passed(f"test_memory.py::test_memory_within_budget[{setting}]"), normal.explain()
+        assert normal.passed(f"test_performance.py::test_latency[{setting}-ocr]"), normal.explain()
+    assert normal.passed("test_agreement.py::test_agreement_with_reference_setting[float32-sdpa]"), normal.explain()
+
+
+def test_flash_attention_on_cpu_is_skipped_with_its_reason(normal):
+    reason = "flash_attention_2 needs a CUDA device (this run is on the CPU)"
+    assert re.search(rf"^SKIPPED \[\d+\] benchmarks/\S+: {re.escape(reason)}$", normal.output, re.M), normal.explain()
+    assert f"evalkit: float32-flash_attention_2 skipped: {reason}" in normal.output
+    # Four flash tests (agreement, memory, latency, quality) plus the reference's own agreement test.
+    assert re.search(r"\b7 passed, 5 skipped\b", normal.output), normal.explain()
+
+
+def test_benchmark_json_has_setting_params_extra_info_and_machine_info(normal):
+    bench_json = next(Path(a) for a in normal.args if a.endswith("bench.json"))
+    data = json.loads(bench_json.read_text(encoding="utf-8"))
+    by_name = {b["name"]: b for b in data["benchmarks"]}
+    assert set(by_name) == {"test_latency[float32-eager-ocr]", "test_latency[float32-sdpa-ocr]"}
+    for attn in ("eager", "sdpa"):
+        bench = by_name[f"test_latency[float32-{attn}-ocr]"]
+        assert bench["params"] == {"setting": f"float32-{attn}", "suite": "ocr"}
+        assert bench["group"] == "ocr"
+        extra = bench["extra_info"]
+        assert extra["setting"] == f"float32-{attn}"
+        assert (extra["dtype"], extra["attn"], extra["device"], extra["samples"]) == ("float32", attn, "cpu", 1)
+        assert extra["max_new_tokens"] == 16 and extra["num_crops"] == 4  # the tiny model's quick defaults
+        for key in ("time_to_first_token_ms", "decode_tokens_per_s", "peak_rss_mb"):
+            assert isinstance(extra[key], float) and extra[key] > 0, (key, extra)
+        assert bench["stats"]["rounds"] == 2
+        assert extra["time_to_first_token_ms"] < bench["stats"]["max"] * 1000  # a part of a round, in ms
+    machine = data["machine_info"]["evalkit"]
+    assert set(machine) == {
+        "gpu_name",
+        "driver_version",
+        "cuda_version",
+        "torch",
+        "transformers",
+        "flash_attn",
+        "evalkit_version",
+    }
+    assert machine["evalkit_version"] == evalkit.__version__
+    run = json.loads((normal.run_dir("float32-eager") / "run.json").read_text(encoding="utf-8"))
+    assert machine["torch"] == run["provenance"]["environment"]["torch"]
+
+
+def test_evalkit_compare_passes_the_normal_run(normal, tmp_path):
+    result = evalkit_compare(COMMITTED_BASELINE, normal.run_dir("float32-eager"), tmp_path / "compare")
+    assert result.rc == 0, result.explain()
+    assert "no failing regression" in result.output
+    assert (tmp_path / "compare" / "compare.md").is_file()
+
+
+def test_degraded_setting_fails_quality_with_interval_and_worst_samples(degraded):
+    assert degraded.rc == 1, degraded.explain()
+    assert degraded.failed("test_quality.py::test_quality_against_baseline[float32-eager-ocr]"), degraded.explain()
+    # Only the quality gate fails: memory and latency still pass (the reference skips its own agreement test).
+    assert re.search(r"\b1 failed, 2 passed, 1 skipped\b", degraded.output), degraded.explain()
+    message = degraded.output.split("test_quality_against_baseline[float32-eager-ocr] _", 1)[-1]
+    assert "float32-eager ocr: quality regression against default.json" in message, degraded.explain()
+    diff = re.search(
+        r"located_cer \(lower is better\): baseline [\d.]+ \(n=45\) -> now [\d.]+ \(n=3\), "
+        r"paired diff \+([\d.]+) \[95% CI \+([\d.]+), \+([\d.]+)\] over 3 samples",
+        message,
+    )
+    assert diff, degraded.explain()
+    mean, low, high = map(float, diff.groups())
+    assert 0 < low <= mean <= high  # a located CER increase whose interval excludes zero
+    assert "setting differs from the baseline: {'max_new_tokens': (16, 1)}" in message
+    # All three samples got worse; each is listed with both scores and both answers.
+    worst = message.split("  worst samples:\n", 1)[1].splitlines()[:3]
+    rows = [re.match(r"  (\w+): located_cer ([\d.]+) -> ([\d.]+)  baseline '.+' / now '.+'$", line) for line in worst]
+    assert all(rows), degraded.explain()
+    assert {row.group(1) for row in rows} == {"cover_alone", "cover_quiet_harbor", "cover_midnight"}
+    assert all(float(row.group(3)) > float(row.group(2)) for row in rows)
+
+
+def test_evalkit_compare_fails_the_degraded_run(degraded, tmp_path):
+    result = evalkit_compare(COMMITTED_BASELINE, degraded.run_dir("float32-eager"), tmp_path / "compare")
+    assert result.rc == 1, result.explain()
+    assert "REGRESSION" in result.output
+
+
+# ------------------------------------------------------------------------- --update-baseline and timings
+
+
+def test_update_baseline_writes_the_given_file_and_the_next_run_passes(cycle):
+    update, follow = cycle.update, cycle.follow
+    assert update.rc == 0, update.explain()
+    assert f"evalkit: baseline updated -> {cycle.baseline}" in update.output
+    assert re.search(r"^SKIPPED \[1\] \S+: --update-baseline: \S+b\.json rewritten from this run$", update.output, re.M)
+    data = json.loads(cycle.baseline.read_text(encoding="utf-8"))
+    assert data["kind"] == "evalkit-baseline"
+    assert data["source_run"] == str(update.run_dir("float32-eager").resolve())
+    assert (data["setting"]["attn"], data["setting"]["num_crops"]) == ("eager", 1)
+    assert set(data["suites"]) == {"ocr"} and len(data["samples"]) == 3
+
+    assert follow.rc == 0, follow.explain()
+    assert follow.passed("test_quality.py::test_quality_against_baseline[float32-eager-ocr]"), follow.explain()
+    assert follow.passed("test_memory.py::test_memory_within_budget[float32-eager]"), follow.explain()
+
+
+def test_benchmark_compare_passes_the_same_setting(cycle):
+    saved = list(cycle.storage.rglob("0001_*.json"))
+    assert len(saved) == 1, cycle.update.explain()
+    assert "Comparing against benchmarks from:" in cycle.follow.output and "0001_" in cycle.follow.output
+    assert "Performance has regressed" not in cycle.follow.output, cycle.follow.explain()
+    assert cycle.follow.rc == 0, cycle.follow.explain()
+
+
+def test_benchmark_compare_fails_a_much_slower_setting(cycle, tmp_path):
+    # 16 crops instead of 1 (about 6x the image tokens) and two samples per round instead of one: ~10x the work.
+    slow = pytest_benchmarks(
+        *QUICK,
+        *("--attn", "eager", "--num-crops", "16", "-k", "test_latency"),
+        *("--perf-samples", "2", "--perf-rounds", "1", "--perf-warmup", "0"),
+        *("--benchmark-storage", f"file://{cycle.storage}", "--benchmark-compare=0001"),
+        f"--benchmark-compare-fail={COMPARE_FAIL}",
+        runs_dir=tmp_path / "runs",
+        env=ONE_THREAD,
+    )
+    assert slow.rc != 0, slow.explain()
+    assert "Performance has regressed" in slow.output, slow.explain()
+    assert re.search(
+        r"test_latency\[float32-eager-ocr\] \(0001_\w+\) - Field 'median' has failed PercentageRegressionCheck",
+        slow.output,
+    ), slow.explain()
+
+
+def test_committed_baseline_is_untouched(normal, degraded, cycle):
+    assert COMMITTED_SHA256 is not None, f"{COMMITTED_BASELINE} is missing"
+    assert hashlib.sha256(COMMITTED_BASELINE.read_bytes()).hexdigest() == COMMITTED_SHA256
