@@ -116,14 +116,19 @@ def pytest_generate_tests(metafunc):
 def pytest_collection_modifyitems(config, items):
     # Run every test of one setting together, so its model is loaded once and released before the next;
     # the reference setting goes first because the agreement tests of every other setting read its answers.
+    # Only this directory's items are reordered (pytest tests benchmarks collects both in one session).
+    here = Path(__file__).parent
     reference = config._evalkit_options.reference_setting
 
-    def key(item):
+    def setting(item) -> str:
         callspec = getattr(item, "callspec", None)
-        return callspec.params.get("setting", "") if callspec else ""
+        return str(callspec.params.get("setting", "")) if callspec else ""
 
-    order = {s: i for i, s in enumerate(dict.fromkeys(key(i) for i in items))}
-    items.sort(key=lambda item: (key(item) != reference, order[key(item)]))
+    ours = [item for item in items if here in Path(item.path).parents]
+    others = [item for item in items if here not in Path(item.path).parents]
+    order = {s: i for i, s in enumerate(dict.fromkeys(setting(i) for i in ours))}
+    ours.sort(key=lambda item: (setting(item) != reference, order[setting(item)]))
+    items[:] = others + ours
 
 
 @pytest.fixture(scope="session")
