@@ -155,8 +155,10 @@ def predict(loaded: LoadedModel, samples: Sequence[Sample], runtime: RuntimeConf
     ready, results = [], {}
     for s in samples:
         try:
+            # Decoded once untimed so that a bad file fails this sample, not its batch; the timed request below
+            # decodes again because its latency is meant to start from the image files.
             for path in s.images:
-                load_image(path)  # fail this sample, not the batch, on an unreadable file
+                load_image(path)
             ready.append(s)
         except EvalkitError as exc:
             results[s.id] = _failed(s, prompts[s.id], exc)
