@@ -74,12 +74,63 @@ class SweepReport(Callback):
         print(f"evalkit: sweep report -> {md} and {html}")
 
 
+def _one_line(exc: BaseException) -> str:
+    """Hydra's composition errors span several lines; the first line of the error and of its cause say it all."""
+    text = str(exc)
+    line = text.splitlines()[0].rstrip(".") if text else type(exc).__name__
+    if "Available options" in text:  # an unknown config group option: list the choices on the same line
+        listing = text.split("Available options", 1)[1].split("Config search path", 1)[0]
+        options = [o.strip() for o in listing.splitlines()[1:] if o.startswith("\t")]
+        line += f" (available: {', '.join(options)})"
+    if exc.__cause__ is not None and str(exc.__cause__):
+        line += f": {str(exc.__cause__).splitlines()[0]}"
+    return line
+
+
+def preflight(argv: list[str]) -> None:
+    """Compose and validate the config (a sweep's first combination) before Hydra starts any job.
+
+    Raises ConfigError with one line; Hydra's own flags (--cfg, --help, ...) are left to Hydra.
+    """
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from omegaconf import OmegaConf
+
+    from evalkit.errors import ConfigError
+
+    args = [a for a in argv if a not in ("-m", "--multirun")]
+    if any(a.startswith("-") for a in args):
+        return
+    try:
+        overrides = []
+        for override in OverridesParser.create().parse_overrides(args):
+            if override.is_hydra_override():
+                continue
+            if override.is_sweep_override():
+                first = next(iter(override.sweep_string_iterator()))
+                overrides.append(f"{override.get_key_element()}={first}")
+            else:
+                overrides.append(override.input_line)
+        GlobalHydra.instance().clear()
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            cfg = compose(config_name="config", overrides=overrides)
+        OmegaConf.to_object(cfg)
+    except EvalkitError:
+        raise
+    except Exception as exc:  # Hydra and OmegaConf raise many types; each is a config the user wrote
+        raise ConfigError(_one_line(exc)) from exc
+    finally:
+        GlobalHydra.instance().clear()
+
+
 def hydra_main(argv: list[str]) -> int:
     import hydra
 
     from evalkit.settings import register_configs
 
     register_configs()
+    preflight(argv)
     _State.exit_code, _State.run_dirs = EXIT_OK, []
     app = hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")(_task)
     saved = sys.argv

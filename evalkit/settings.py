@@ -92,4 +92,3 @@ def register_configs() -> None:
 
     store = ConfigStore.instance()
     store.store(name="evalkit_schema", node=EvalConfig)
-    store.store(group="model", name="model_schema", node=ModelConfig)

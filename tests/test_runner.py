@@ -137,10 +137,16 @@ def test_cli_config_errors_exit_before_loading(tmp_path, capsys, monkeypatch):
     assert "runtime.dtype='float64': expected one of float32, float16, bfloat16" in capsys.readouterr().err
     assert cli.main(["suites=[nosuchsuite]", f"output_dir={tmp_path}/runs"]) == cli.EXIT_USER_ERROR
     assert "nosuchsuite" in capsys.readouterr().err
-    with pytest.raises(SystemExit) as excinfo:  # Hydra refuses unknown keys by name
-        cli.main(["runtime.dtyp=float16"])
-    assert excinfo.value.code != 0
-    assert "dtyp" in capsys.readouterr().err
+    # Unknown keys, wrong types, unknown config options: one line naming them, exit 2, before any job starts.
+    for argv, message in [
+        (["runtime.dtyp=float16"], "Could not override 'runtime.dtyp': Key 'dtyp' not in 'RuntimeConfig'"),
+        (["runtime.batch_size=abc"], "Value 'abc' of type 'str' could not be converted to Integer"),
+        (["model=nosuch"], "Could not find 'model/nosuch' (available: phi35v, phi3v, phi3v-random, tiny)"),
+        (["-m", "runtime.dtype=float32,bfloat16", "runtime.attnn=sdpa"], "Key 'attnn' not in 'RuntimeConfig'"),
+    ]:
+        assert cli.main(argv) == cli.EXIT_USER_ERROR, argv
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1, err
 
 
 def test_cli_sweep_runs_every_setting_and_writes_side_by_side_report(tmp_path, monkeypatch, capsys):
