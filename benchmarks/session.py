@@ -14,6 +14,7 @@ from evalkit.errors import EvalkitError, UnsupportedSettingError
 from evalkit.gates import DEFAULT_MIN_AGREEMENT
 from evalkit.records import Prediction, RunRecord, load_run
 from evalkit.settings import EvalConfig
+from evalkit.suites import Suite, resolve_suites
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CONF_DIR = REPO_ROOT / "conf"
@@ -87,6 +88,7 @@ class BenchSession:
         self.options = options
         self._evaluations: dict[str, Evaluation] = {}
         self._skips: dict[str, str] = {}
+        self._suites: dict[str, Suite] = {}
         self._loaded: tuple[str, runner.LoadedModel] | None = None
         self.notes: list[str] = []
 
@@ -168,6 +170,12 @@ class BenchSession:
         record, predictions = load_run(result.run_dir)
         self._evaluations[setting] = Evaluation(setting, cfg, result.run_dir, record, predictions)
         return self._evaluations[setting]
+
+    def suite(self, name: str) -> Suite:
+        """A suite, loaded and validated once per session (reading every image file each time is wasted I/O)."""
+        if name not in self._suites:
+            (self._suites[name],) = resolve_suites([name])
+        return self._suites[name]
 
     def close(self) -> None:
         self.release()

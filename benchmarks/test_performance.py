@@ -13,7 +13,6 @@ import pytest
 
 from evalkit import runner
 from evalkit.measure import MemoryTracker
-from evalkit.suites import resolve_suites
 
 pytestmark = pytest.mark.performance
 
@@ -21,8 +20,7 @@ pytestmark = pytest.mark.performance
 def test_latency(bench, setting, suite, benchmark):
     loaded = bench.loaded(setting)
     cfg, _ = bench.config(setting)
-    (suite_obj,) = resolve_suites([suite])
-    samples = list(suite_obj.samples[: bench.options.perf_samples])
+    samples = list(bench.suite(suite).samples[: bench.options.perf_samples])
     rounds: list[list] = []
 
     def answer_sample_set():

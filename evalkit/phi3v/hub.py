@@ -7,6 +7,7 @@ never imported.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -107,6 +108,14 @@ def file_sha256(path: Path) -> str:
     target = path.resolve()
     if target.parent.name == "blobs" and _SHA256.match(target.name):
         return target.name
+    stat = target.stat()
+    return _hash_file(target, stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=256)
+def _hash_file(target: Path, size: int, mtime_ns: int) -> str:
+    """sha256 of a file, once per (path, size, mtime) in a process: a sweep or benchmark session loads the same
+    8 GB checkpoint once per setting and need not read it again just to hash it."""
     digest = hashlib.sha256()
     with open(target, "rb") as fh:
         while chunk := fh.read(8 << 20):

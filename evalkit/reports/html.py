@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from evalkit.records import atomic_write_text, load_run
+from evalkit.records import atomic_write_text
 from evalkit.reports import plots
+from evalkit.reports.baseline import load_run_or_baseline
 from evalkit.reports.common import RunView, fmt, fmt_estimate, metric_info, setting_line, shorten
 from evalkit.reports.markdown import (
     PERF_HEADERS,
@@ -207,8 +208,7 @@ def _append_step_summary(markdown: str) -> None:
 def write_run_reports(run_dir: Path) -> tuple[Path, Path]:
     """report.md and report.html in `run_dir`, from the run directory alone."""
     run_dir = Path(run_dir)
-    record, preds = load_run(run_dir)
-    view = RunView(path=run_dir, kind="run", record=record, samples=preds)
+    view = load_run_or_baseline(run_dir)
     md = run_markdown(view)
     md_path, html_path = run_dir / "report.md", run_dir / "report.html"
     atomic_write_text(md_path, md)
@@ -221,10 +221,7 @@ def write_sweep_report(out_dir: Path, run_dirs: list[Path]) -> tuple[Path, Path]
     """sweep.md and sweep.html in `out_dir` comparing every setting (skipped ones listed with reason)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    views = []
-    for d in run_dirs:
-        record, preds = load_run(Path(d))
-        views.append(RunView(path=Path(d), kind="run", record=record, samples=preds))
+    views = [load_run_or_baseline(Path(d)) for d in run_dirs]
     md = sweep_markdown(views)
     md_path, html_path = out_dir / "sweep.md", out_dir / "sweep.html"
     atomic_write_text(md_path, md)
