@@ -229,7 +229,9 @@ class BenchSession:
         """--update-baseline: the reference setting's run becomes the baseline, before any gate reads it."""
         path = self.options.baseline_path()
         try:
-            self.baseline_written = save_baseline(run_dir, out=path, force=self.options.force_baseline)
+            self.baseline_written = save_baseline(
+                run_dir, out=path, force=self.options.force_baseline, force_option="--force-baseline"
+            )
             self._baseline = load_baseline(path)
         except EvalkitError as exc:
             self._baseline = f"--update-baseline refused: {one_line(exc)}"

@@ -89,7 +89,12 @@ def _describe_existing(path: Path) -> str | None:
 
 
 def save_baseline(
-    run_dir: Path, out: Path | None = None, name: str | None = None, *, force: bool = False
+    run_dir: Path,
+    out: Path | None = None,
+    name: str | None = None,
+    *,
+    force: bool = False,
+    force_option: str = "--force",
 ) -> SavedBaseline:
     """Write <out>/<model>/<name or revision or 'default'>.json from a complete run (`baseline_path`); `out`
     ending in .json is the exact file. `out` defaults to reports/baselines.
@@ -112,12 +117,12 @@ def save_baseline(
         if view.is_limited:
             raise EvalkitError(
                 f"{run_dir}: the run was limited to {limit} samples per suite (limit={limit}); a baseline should "
-                "cover whole suites (--force saves it anyway)"
+                f"cover whole suites ({force_option} saves it anyway)"
             )
         if record.n_errors:
             raise EvalkitError(
                 f"{run_dir}: {record.n_errors} of {record.n_samples} samples failed; a baseline should not hold "
-                "failures (--force saves it anyway)"
+                f"failures ({force_option} saves it anyway)"
             )
     exact = out is not None and Path(out).suffix == ".json"
     model = record.setting.get("model")
