@@ -8,11 +8,15 @@ Options (see README "GPU CI"): --model --revision --dtype --attn --suites --batc
 from __future__ import annotations
 
 import itertools
+import math
 from pathlib import Path
 
 import pytest
 
-from benchmarks.session import BenchSession, Options
+from benchmarks.session import BenchSession, Options, parse_setting
+from evalkit.errors import EXIT_UNSUPPORTED, EvalkitError, one_line
+from evalkit.preflight import plan_settings, refusal
+from evalkit.settings import ATTN_NAMES, DTYPE_NAMES
 
 OPTION_DEFAULTS = {
     "model": ("tiny", "conf/model name (tiny, phi3v, phi35v, phi3v-random) or a checkpoint dir / Hub repo id"),
@@ -53,6 +57,16 @@ def pytest_addoption(parser):
     group.addoption(
         "--update-baseline", action="store_true", help="write the reference setting's run as the new baseline"
     )
+    group.addoption(
+        "--force-baseline",
+        action="store_true",
+        help="with --update-baseline: accept a run with --limit or failed samples as the baseline",
+    )
+    group.addoption(
+        "--allow-skip",
+        action="store_true",
+        help="record requested settings this machine cannot run as skipped instead of stopping with exit code 3",
+    )
 
 
 def _option(config, name: str):
@@ -66,43 +80,129 @@ def _split(text: str | None) -> list[str]:
     return [part.strip() for part in (text or "").split(",") if part.strip()]
 
 
-def pytest_configure(config):
-    opts = Options(
+def _number(config, name: str, kind: type, minimum: float, *, optional: bool = False):
+    """An option's value as int or float, finite and >= minimum; pytest.UsageError naming the option otherwise."""
+    text = _option(config, name)
+    if text is None and optional:
+        return None
+    return _number_text(text, name, kind, minimum)
+
+
+def _number_text(text: str, name: str, kind: type, minimum: float):
+    try:
+        value = kind(text)
+    except (TypeError, ValueError):
+        raise pytest.UsageError(f"--{name} {text}: expected {'an integer' if kind is int else 'a number'}") from None
+    if not math.isfinite(value) or value < minimum:
+        raise pytest.UsageError(f"--{name} {text}: expected a finite number >= {minimum:g}")
+    return value
+
+
+def _names(config, name: str, allowed: tuple[str, ...]) -> list[str]:
+    values = _split(_option(config, name))
+    for value in values:
+        if value not in allowed:
+            raise pytest.UsageError(f"--{name} {value}: expected one of {', '.join(allowed)}")
+    if not values:
+        raise pytest.UsageError(f"--{name}: no value given")
+    return values
+
+
+def _options(config) -> Options:
+    """Every option parsed and checked; a bad one is one pytest.UsageError line, before any model work."""
+    batch_sizes = [_number_text(b, "batch-size", int, 1) for b in _split(_option(config, "batch-size"))]
+    min_agreement = _option(config, "min-agreement")
+    for part in _split(min_agreement):
+        dtype, _, value = part.partition("=")
+        if dtype.strip() not in DTYPE_NAMES:
+            raise pytest.UsageError(
+                f"--min-agreement {part}: expected DTYPE=SHARE with DTYPE one of {', '.join(DTYPE_NAMES)}"
+            )
+        share = _number_text(value, "min-agreement", float, 0.0)
+        if share > 1:
+            raise pytest.UsageError(f"--min-agreement {part}: the share must be between 0 and 1")
+    reference = _option(config, "reference-setting")
+    ref_dtype, _, ref_attn = reference.partition("-")
+    if ref_dtype not in DTYPE_NAMES or ref_attn not in ATTN_NAMES:
+        raise pytest.UsageError(
+            f"--reference-setting {reference}: expected DTYPE-ATTN with DTYPE one of {', '.join(DTYPE_NAMES)} "
+            f"and ATTN one of {', '.join(ATTN_NAMES)}"
+        )
+    return Options(
         model=_option(config, "model"),
         revision=_option(config, "revision"),
-        dtypes=_split(_option(config, "dtype")),
-        attns=_split(_option(config, "attn")),
-        batch_sizes=[int(b) for b in _split(_option(config, "batch-size"))],
+        dtypes=_names(config, "dtype", DTYPE_NAMES),
+        attns=_names(config, "attn", ATTN_NAMES),
+        batch_sizes=batch_sizes or [1],
         suites=_split(_option(config, "suites")),
         device=_option(config, "device"),
-        num_crops=_option(config, "num-crops"),
-        max_new_tokens=_option(config, "max-new-tokens"),
-        limit=_option(config, "limit"),
+        num_crops=_option(config, "num-crops") and str(_number(config, "num-crops", int, 1)),
+        max_new_tokens=_option(config, "max-new-tokens") and str(_number(config, "max-new-tokens", int, 1)),
+        limit=_option(config, "limit") and str(_number(config, "limit", int, 1)),
         baseline=_option(config, "baseline"),
         update_baseline=config.getoption("update_baseline"),
-        reference_setting=_option(config, "reference-setting"),
-        quality_tolerance=float(_option(config, "quality-tolerance")),
-        memory_tolerance=_option(config, "memory-tolerance"),
-        min_agreement=_option(config, "min-agreement"),
-        agreement_tokens=int(_option(config, "agreement-tokens")),
-        perf_samples=int(_option(config, "perf-samples")),
-        perf_rounds=int(_option(config, "perf-rounds")),
-        perf_warmup=int(_option(config, "perf-warmup")),
+        force_baseline=config.getoption("force_baseline"),
+        allow_skip=config.getoption("allow_skip"),
+        reference_setting=reference,
+        quality_tolerance=_number(config, "quality-tolerance", float, 0.0),
+        memory_tolerance=_number(config, "memory-tolerance", float, 0.0, optional=True),
+        min_agreement=min_agreement,
+        agreement_tokens=_number(config, "agreement-tokens", int, 1),
+        perf_samples=_number(config, "perf-samples", int, 1),
+        perf_rounds=_number(config, "perf-rounds", int, 1),
+        perf_warmup=_number(config, "perf-warmup", int, 0),
         runs_dir=Path(_option(config, "runs-dir")),
     )
-    if opts.update_baseline and opts.reference_setting not in settings_matrix(opts):
+
+
+def pytest_configure(config):
+    opts = _options(config)
+    if opts.update_baseline and opts.limit and not opts.force_baseline:
+        raise pytest.UsageError(
+            f"--update-baseline with --limit {opts.limit} would record a baseline of part of each suite; "
+            "drop --limit, or add --force-baseline"
+        )
+    explicit = {dim for dim in ("dtype", "attn", "device") if config.getoption(dim) is not None}
+    plan = plan_settings(
+        [{"dtype": d, "attn": a, "device": opts.device} for d, a in itertools.product(opts.dtypes, opts.attns)],
+        explicit,
+    )
+    stop = refusal(plan, opts.allow_skip, "--allow-skip")
+    if stop:
+        pytest.exit(f"evalkit: {stop}", returncode=EXIT_UNSUPPORTED)
+    opts.left_out = [(f"{s['dtype']}-{s['attn']}", why) for s, why in plan.left_out]
+    opts.skipped = {f"{s['dtype']}-{s['attn']}": why for s, why in plan.refused}  # allowed by --allow-skip
+    opts.runnable = [f"{s['dtype']}-{s['attn']}" for s in plan.run]
+    matrix = settings_matrix(opts)
+    if opts.update_baseline and opts.reference_setting not in matrix:
         raise pytest.UsageError(
             f"--update-baseline records the reference setting {opts.reference_setting}, which is not in the matrix "
-            f"{settings_matrix(opts)}; add it (--dtype/--attn) or choose --reference-setting"
+            f"{matrix}; add it (--dtype/--attn) or choose --reference-setting"
         )
+    session = BenchSession(opts)
+    try:
+        session.check_inputs(matrix)
+    except EvalkitError as exc:
+        raise pytest.UsageError(one_line(exc)) from None
     config._evalkit_options = opts
+    config._evalkit_session = session
 
 
 def settings_matrix(opts: Options) -> list[str]:
+    """The settings that run (and, with --allow-skip, the refused ones, which are collected and skipped)."""
+    keep = set(opts.runnable) | set(opts.skipped)
     return [
         f"{dtype}-{attn}" + (f"-bs{bs}" if len(opts.batch_sizes) > 1 else "")
         for dtype, attn, bs in itertools.product(opts.dtypes, opts.attns, opts.batch_sizes)
+        if f"{dtype}-{attn}" in keep
     ]
+
+
+def pytest_report_header(config):
+    opts: Options | None = getattr(config, "_evalkit_options", None)
+    if opts is None:
+        return []
+    return [f"evalkit: left out {s} (not requested by name): {why}" for s, why in opts.left_out]
 
 
 def pytest_generate_tests(metafunc):
@@ -126,6 +226,12 @@ def pytest_collection_modifyitems(config, items):
 
     ours = [item for item in items if here in Path(item.path).parents]
     others = [item for item in items if here not in Path(item.path).parents]
+    skipped = config._evalkit_options.skipped
+    for item in ours:  # --allow-skip: a requested setting this machine cannot run is skipped with its reason
+        dtype, attn, _ = parse_setting(setting(item)) if setting(item) else ("", "", None)
+        reason = skipped.get(f"{dtype}-{attn}")
+        if reason:
+            item.add_marker(pytest.mark.skip(reason=f"cannot run here: {reason}"))
     order = {s: i for i, s in enumerate(dict.fromkeys(setting(i) for i in ours))}
     ours.sort(key=lambda item: (setting(item) != reference, order[setting(item)]))
     items[:] = others + ours
@@ -133,8 +239,7 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(scope="session")
 def bench(request) -> BenchSession:
-    session = BenchSession(request.config._evalkit_options)
-    request.config._evalkit_session = session
+    session = request.config._evalkit_session
     yield session
     session.close()
 
@@ -162,3 +267,5 @@ def pytest_terminal_summary(terminalreporter, config):
     if session is not None:
         for line in session.summary_lines():
             terminalreporter.write_line(line)
+        for name, why in session.options.left_out:
+            terminalreporter.write_line(f"evalkit: left out {name} (not requested by name): {why}")

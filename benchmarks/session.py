@@ -10,10 +10,13 @@ import pytest
 import torch
 
 from evalkit import runner
-from evalkit.errors import EvalkitError, UnsupportedSettingError
+from evalkit.errors import EvalkitError, UnsupportedSettingError, one_line
 from evalkit.gates import DEFAULT_MIN_AGREEMENT
+from evalkit.preflight import Combination, check_inputs
 from evalkit.records import Prediction, RunRecord, load_run
-from evalkit.settings import EvalConfig
+from evalkit.reports.baseline import SavedBaseline, baseline_path, load_baseline, save_baseline
+from evalkit.reports.common import RunView
+from evalkit.settings import EvalConfig, default_model_name
 from evalkit.suites import Suite, resolve_suites
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -46,6 +49,12 @@ class Options:
     perf_rounds: int
     perf_warmup: int
     runs_dir: Path
+    force_baseline: bool = False
+    allow_skip: bool = False
+    # Set by pytest_configure from evalkit.preflight.plan_settings ("DTYPE-ATTN" names):
+    runnable: list[str] = field(default_factory=list)
+    left_out: list[tuple[str, str]] = field(default_factory=list)  # brought in by a default, cannot run here
+    skipped: dict[str, str] = field(default_factory=dict)  # requested, cannot run here, --allow-skip: reason
 
     @property
     def is_named_model(self) -> bool:
@@ -53,12 +62,13 @@ class Options:
 
     @property
     def model_name(self) -> str:
-        return self.model if self.is_named_model else Path(self.model.rstrip("/")).name
+        return self.model if self.is_named_model else default_model_name(self.model)
 
     def baseline_path(self) -> Path:
+        """--baseline, else where `evalkit baseline save` writes this model's baseline (one definition)."""
         if self.baseline:
             return Path(self.baseline)
-        return REPO_ROOT / "reports" / "baselines" / self.model_name / f"{self.revision or 'default'}.json"
+        return baseline_path(self.model_name, self.revision)
 
     def agreement_minimum(self, dtype: str) -> float:
         minimums = dict(DEFAULT_MIN_AGREEMENT)
@@ -90,6 +100,8 @@ class BenchSession:
         self._skips: dict[str, str] = {}
         self._suites: dict[str, Suite] = {}
         self._loaded: tuple[str, runner.LoadedModel] | None = None
+        self._baseline: RunView | str | None = None  # the loaded baseline, or why there is none
+        self.baseline_written: SavedBaseline | None = None  # --update-baseline, once the reference has run
         self.notes: list[str] = []
 
     # -- configuration -------------------------------------------------------------------------------------
@@ -132,11 +144,48 @@ class BenchSession:
             cfg = compose(config_name="config", overrides=self.overrides(setting))
         return OmegaConf.to_object(cfg), OmegaConf.to_container(cfg, resolve=True)
 
+    def check_inputs(self, settings: list[str]) -> None:
+        """Compose every setting (types and values), then check locations, suites, the model and the baseline
+        once each: EvalkitError with one line, before any model is loaded."""
+        check_inputs([Combination(self.overrides(s), self.config(s)[0]) for s in settings])
+        path = self.options.baseline_path()
+        if self.options.update_baseline:
+            return  # about to be (re)written
+        if self.options.baseline and not path.is_file():
+            raise EvalkitError(f"--baseline {path}: no such file")
+        if path.is_file():
+            self._baseline = load_baseline(path)  # a damaged baseline is refused now, not in every test
+
+    def baseline(self) -> RunView:
+        """The baseline the quality and memory gates compare with; the test fails (not skips) without one.
+
+        With --update-baseline it is the reference setting's run of this session (evaluated first if needed)."""
+        if self.options.update_baseline and self.baseline_written is None and self._baseline is None:
+            self.evaluation(self.options.reference_setting)
+        if isinstance(self._baseline, str):
+            pytest.fail(self._baseline, pytrace=False)
+        if isinstance(self._baseline, RunView):
+            return self._baseline
+        path = self.options.baseline_path()
+        if not path.is_file():
+            pytest.fail(
+                f"no baseline at {path}: record one with `pytest benchmarks/ --update-baseline` "
+                "or `evalkit baseline save RUN_DIR`",
+                pytrace=False,
+            )
+        try:
+            self._baseline = load_baseline(path)
+        except EvalkitError as exc:
+            pytest.fail(one_line(exc), pytrace=False)
+        return self._baseline
+
     # -- models and evaluations ----------------------------------------------------------------------------
 
     def loaded(self, setting: str) -> runner.LoadedModel:
         """The model for `setting`, loading it (and releasing the previous one) when the setting changes."""
         if setting in self._skips:
+            if not self.options.allow_skip:
+                pytest.fail(f"{setting} cannot run here: {self._skips[setting]}", pytrace=False)
             pytest.skip(self._skips[setting])
         if self._loaded and self._loaded[0] == setting:
             return self._loaded[1]
@@ -145,8 +194,11 @@ class BenchSession:
         try:
             loaded = runner.load(cfg)
         except UnsupportedSettingError as exc:
-            self._skips[setting] = str(exc)
-            pytest.skip(str(exc))
+            # The plan said it runs here, loading says otherwise: a skip only where --allow-skip allows it.
+            self._skips[setting] = one_line(exc)
+            if not self.options.allow_skip:
+                pytest.fail(f"{setting} cannot run here: {one_line(exc)}", pytrace=False)
+            pytest.skip(one_line(exc))
         self._loaded = (setting, loaded)
         return loaded
 
@@ -169,7 +221,23 @@ class BenchSession:
             pytest.fail(f"{setting}: {exc}", pytrace=False)
         record, predictions = load_run(result.run_dir)
         self._evaluations[setting] = Evaluation(setting, cfg, result.run_dir, record, predictions)
+        if self.options.update_baseline and setting == self.options.reference_setting:
+            self._update_baseline(result.run_dir)
         return self._evaluations[setting]
+
+    def _update_baseline(self, run_dir: Path) -> None:
+        """--update-baseline: the reference setting's run becomes the baseline, before any gate reads it."""
+        path = self.options.baseline_path()
+        try:
+            self.baseline_written = save_baseline(
+                run_dir, out=path, force=self.options.force_baseline, force_option="--force-baseline"
+            )
+            self._baseline = load_baseline(path)
+        except EvalkitError as exc:
+            self._baseline = f"--update-baseline refused: {one_line(exc)}"
+            return
+        replaced = f" (replaced {self.baseline_written.replaced})" if self.baseline_written.replaced else ""
+        self.notes.append(f"evalkit: baseline updated -> {path}{replaced}")
 
     def suite(self, name: str) -> Suite:
         """A suite, loaded and validated once per session (reading every image file each time is wasted I/O)."""
@@ -183,4 +251,5 @@ class BenchSession:
     def summary_lines(self) -> list[str]:
         lines = [f"evalkit: {s} -> {e.run_dir}" for s, e in self._evaluations.items()]
         lines += [f"evalkit: {s} skipped: {reason}" for s, reason in self._skips.items()]
+        lines += [f"evalkit: {s} skipped (--allow-skip): {reason}" for s, reason in self.options.skipped.items()]
         return lines + self.notes

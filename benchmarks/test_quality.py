@@ -1,10 +1,12 @@
-"""Quality per setting and suite against the committed baseline: fail only on a real drop (paired CI excludes 0)."""
+"""Quality per setting and suite against the baseline: fail on a real drop (paired CI excludes 0), and fail, never
+skip, when there is no evidence to judge (no baseline, an incomplete or partial run, changed suite content)."""
 
 from __future__ import annotations
 
 import pytest
 
-from evalkit.reports.baseline import load_baseline, load_run_or_baseline, save_baseline
+from evalkit.gates import describe_setting_diff
+from evalkit.reports.baseline import load_run_or_baseline
 from evalkit.reports.common import primary_metric
 from evalkit.reports.comparison import compare_views
 
@@ -25,25 +27,23 @@ def test_quality_against_baseline(bench, setting, suite):
     evaluation = bench.evaluation(setting)
     opts = bench.options
     path = opts.baseline_path()
+    baseline = bench.baseline()  # with --update-baseline: written from the reference setting's run (or refused)
     if opts.update_baseline and setting == opts.reference_setting:
-        if not getattr(bench, "baseline_written", False):
-            bench.baseline_written = save_baseline(evaluation.run_dir, out=path)
-            bench.notes.append(f"evalkit: baseline updated -> {path}")
         pytest.skip(f"--update-baseline: {path} rewritten from this run")
-    if not path.is_file():
-        pytest.skip(f"no baseline at {path}; record one with --update-baseline or `evalkit baseline save RUN_DIR`")
-    baseline = load_baseline(path)
-    if suite not in baseline.summary:
-        pytest.skip(f"baseline {path} has no suite {suite!r}")
+    differs = describe_setting_diff(baseline.setting, evaluation.record.setting)
+    tail = [f"  {differs}"] if differs else []
+    if suite not in baseline.record.suites:
+        pytest.fail(
+            f"{setting} {suite}: baseline {path} has no suite {suite!r} (it holds {', '.join(baseline.record.suites)})",
+            pytrace=False,
+        )
     pair = compare_views(baseline, [load_run_or_baseline(evaluation.run_dir)], threshold=opts.quality_tolerance).pairs[
         0
     ]
-    if baseline.record.suites.get(suite, {}).get("content_hash") != evaluation.record.suites.get(suite, {}).get(
-        "content_hash"
-    ):
-        pytest.fail(
-            f"suite {suite!r} changed since the baseline (content hash differs): re-record the baseline", pytrace=False
-        )
+    problems = pair.problems_for(suite)
+    if problems:
+        lines = [f"{setting} {suite}: no evidence to judge against {path.name}"]
+        pytest.fail("\n".join(lines + [f"  {p}" for p in problems] + tail), pytrace=False)
     failing = [m for m in pair.metrics if m.suite == suite and m.fails]
     new_errors = [e for e in pair.new_errors if e.startswith(f"{suite}/")]
     if failing or new_errors:
@@ -56,11 +56,10 @@ def test_quality_against_baseline(bench, setting, suite):
                 f"[95% CI {m.diff.low:+.3f}, {m.diff.high:+.3f}] over {m.diff.n} samples"
             )
         lines += [f"  newly failing: {e}" for e in new_errors]
-        if pair.setting_diff:
-            lines.append(f"  setting differs from the baseline: {pair.setting_diff}")
+        lines += tail
         lines += [f"  note: {note}" for note in pair.notes]
         lines.append("  worst samples:")
         lines += _worst(pair, suite)
         pytest.fail("\n".join(lines), pytrace=False)
     metric = primary_metric(baseline.record.suites.get(suite, {}).get("task", ""))
-    assert metric is None or any(m.suite == suite for m in pair.metrics)
+    assert metric is None or any(m.suite == suite and m.gating for m in pair.metrics)

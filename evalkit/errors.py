@@ -1,8 +1,26 @@
-"""Errors a user can cause. The CLI prints their one-line message and exits 2; anything else is a bug."""
+"""Errors a user can cause, and the exit codes they map to. The CLIs print one line; anything else is a bug.
+
+Exit codes of `python -m evalkit` and every `evalkit` subcommand (README "Exit codes"):
+0 every requested setting ran and every sample was answered (or the comparison passed);
+1 some samples failed, or a gate / comparison found a regression or refused incomplete evidence;
+2 bad configuration, input, suite, checkpoint or output location (one line on stderr, before any model is loaded
+  whenever it can be known then);
+3 a requested setting cannot run on this machine (no CUDA, no flash-attn, ...);
+130 / 143 stopped by SIGINT / SIGTERM (the run is recorded as `interrupted`).
+"""
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USER_ERROR = 2
+EXIT_UNSUPPORTED = 3
+EXIT_SIGINT = 130
+EXIT_SIGTERM = 143
 
 
 class EvalkitError(Exception):
     """Base class: a problem with the user's input, config, suite or checkpoint."""
+
+    exit_code = EXIT_USER_ERROR
 
 
 class ConfigError(EvalkitError, ValueError):
@@ -21,5 +39,25 @@ class InputError(EvalkitError, ValueError):
     """A prompt or image that the processor cannot use (unreadable image, tags not matching images...)."""
 
 
+class OutputError(EvalkitError):
+    """A file evalkit must write cannot be written (output_dir is a file or read-only, the disk is full...)."""
+
+
 class UnsupportedSettingError(EvalkitError):
-    """A dtype / attention / device combination that cannot run on this machine (recorded as skipped)."""
+    """A dtype / attention / device combination that cannot run on this machine (exit 3; skipped with allow_skip)."""
+
+    exit_code = EXIT_UNSUPPORTED
+
+
+def one_line(message: object) -> str:
+    """A message on one line: library errors (Hub downloads, Hydra) may span several."""
+    return " ".join(str(message).split())
+
+
+def exit_code(exc: BaseException) -> int:
+    """The exit code a CLI returns for an error it caught."""
+    if isinstance(exc, EvalkitError):
+        return exc.exit_code
+    if isinstance(exc, OSError):  # a file that cannot be read or written: the user's environment, not a bug
+        return EXIT_USER_ERROR
+    raise TypeError(f"no exit code for {type(exc).__name__}")  # pragma: no cover - callers pass only the above

@@ -52,6 +52,23 @@ def agreement(
     return Agreement(len(pairs), sum(same) / len(pairs), sum(prefix) / len(pairs), tokens, differing)
 
 
+def setting_diff(reference: dict, setting: dict) -> dict[str, tuple]:
+    """The setting keys whose values differ: key -> (reference value, this value)."""
+    return {
+        k: (reference.get(k), setting.get(k))
+        for k in sorted(set(reference) | set(setting))
+        if reference.get(k) != setting.get(k)
+    }
+
+
+def describe_setting_diff(reference: dict, setting: dict, what: str = "the baseline") -> str:
+    """'setting differs from the baseline: num_crops 16 -> 4, max_new_tokens 64 -> 16', or '' when it does not."""
+    diff = setting_diff(reference, setting)
+    if not diff:
+        return ""
+    return f"setting differs from {what}: " + ", ".join(f"{k} {a} -> {b}" for k, (a, b) in diff.items())
+
+
 @dataclass(frozen=True)
 class MemoryCheck:
     ok: bool
@@ -64,8 +81,12 @@ def memory_budget(
 ) -> MemoryCheck:
     """Peak memory may exceed the baseline's by at most `tolerance` (a fraction), same device kind and dtype only.
 
-    On CUDA the budget is peak allocated memory (what the model needs); on the CPU it is peak process RSS.
+    On CUDA the budget is peak allocated memory (what the model needs); on the CPU it is peak process RSS. A budget
+    that does not apply (another dtype or device kind: the baseline holds one setting) is `skipped` with the reason;
+    a missing figure fails (no evidence). Every message names the setting differences from the baseline.
     """
+    differs = describe_setting_diff(baseline_setting, setting)
+    suffix = f"; {differs}" if differs else ""
     if baseline_setting.get("dtype") != setting.get("dtype"):
         return MemoryCheck(
             True, "", f"baseline was recorded in {baseline_setting.get('dtype')}, this run is {setting.get('dtype')}"
@@ -79,7 +100,11 @@ def memory_budget(
     base = (baseline_perf.get("memory_mb") or {}).get(key)
     now = (perf.get("memory_mb") or {}).get(key)
     if base is None or now is None:
-        return MemoryCheck(True, "", f"no {key} figure in the baseline or this run")
+        where = "the baseline" if base is None else "this run"
+        return MemoryCheck(False, f"no {key} figure in {where}: nothing to check the budget against{suffix}")
     limit = base * (1.0 + tolerance)
-    message = f"{key}: {now:.0f} MiB vs baseline {base:.0f} MiB ({now / base - 1:+.1%}; budget +{tolerance:.0%} = {limit:.0f} MiB)"
+    message = (
+        f"{key}: {now:.0f} MiB vs baseline {base:.0f} MiB ({now / base - 1:+.1%}; budget +{tolerance:.0%} = "
+        f"{limit:.0f} MiB){suffix}"
+    )
     return MemoryCheck(now <= limit, message)

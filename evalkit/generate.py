@@ -15,7 +15,7 @@ import time
 
 import torch
 
-from evalkit.errors import EvalkitError
+from evalkit.errors import EXIT_SIGINT, EvalkitError, exit_code, one_line
 from evalkit.phi3v.loading import ATTN_IMPLEMENTATIONS, DTYPES, load_model, resolve_device
 from evalkit.phi3v.processing import Phi3VProcessor, build_prompt
 
@@ -61,9 +61,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         print(generate_answer(args))
-    except EvalkitError as exc:
-        print(f"evalkit.generate: error: {exc}", file=sys.stderr)
-        return 2
+    except (EvalkitError, OSError) as exc:  # 2, or 3 for a setting this machine cannot run (evalkit.errors)
+        print(f"evalkit.generate: error: {one_line(exc)}", file=sys.stderr)
+        return exit_code(exc)
+    except KeyboardInterrupt:
+        return EXIT_SIGINT
     return 0
 
 

@@ -22,7 +22,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from evalkit.errors import EvalkitError
+from evalkit.errors import EvalkitError, OutputError
+from evalkit.record_types import check_prediction, check_record
 from evalkit.stats import DEFAULT_SEED, Stats, bootstrap_mean_ci
 
 SCHEMA_VERSION = 1
@@ -90,6 +91,7 @@ class Prediction:
 
     @classmethod
     def from_dict(cls, d: dict) -> Prediction:
+        check_prediction(d)  # RecordTypeError "field X: expected ..."; the reader adds file and line
         try:
             tps = d.get("decode_tokens_per_s")
             return cls(
@@ -150,6 +152,12 @@ class RunRecord:
         missing = [n for n in ("name", "run_id", "status", "started_at", "setting") if n not in d]
         if missing:
             raise EvalkitError(f"{source}: missing field {missing[0]!r}")
+        try:
+            check_record(d)
+        except EvalkitError as exc:
+            raise EvalkitError(f"{source}: {exc}") from None
+        if d["status"] not in STATUSES:
+            raise EvalkitError(f"{source}: field status: expected one of {', '.join(STATUSES)}, got {d['status']!r}")
         kwargs = {k: v for k, v in d.items() if k in known}  # unknown keys: ignored (forward compatible)
         kwargs.setdefault("finished_at", None)
         for name in ("config", "provenance", "suites"):
@@ -315,10 +323,28 @@ class RunWriter:
         self.predictions.append(prediction)
 
     def finish(self, performance: dict, status: str = "complete", error: str | None = None) -> RunRecord:
+        """Close samples.jsonl and write the final run.json. If closing fails (disk full), the run is recorded as
+        `failed` and OutputError is raised after the status is written."""
         if status not in STATUSES:
             raise ValueError(f"unknown status {status!r}; expected one of {STATUSES}")
-        if not self._samples.closed:
+        close_error = self._close_samples()
+        if close_error is not None and status == "complete":
+            status, error = "failed", f"OSError: {close_error}"
+        self._record_final(performance, status, error)
+        if close_error is not None:
+            raise OutputError(f"{self.run_dir / SAMPLES_FILE}: {close_error}")
+        return self.record
+
+    def _close_samples(self) -> OSError | None:
+        if self._samples.closed:
+            return None
+        try:
             self._samples.close()
+        except OSError as exc:
+            return exc
+        return None
+
+    def _record_final(self, performance: dict, status: str, error: str | None) -> None:
         rec = self.record
         rec.status = status
         rec.error = error
@@ -327,9 +353,8 @@ class RunWriter:
         rec.performance = performance
         rec.n_samples = len(self.predictions)
         rec.n_errors = sum(p.failed for p in self.predictions)
-        self._write_record()
         self._finished = True
-        return rec
+        self._write_record()
 
     def __enter__(self) -> RunWriter:
         return self
@@ -341,10 +366,13 @@ class RunWriter:
         perf = summarize_performance(self.predictions, load_s=None, memory_mb=None)
         if exc_type is None:
             self.finish(perf)  # the runner forgot finish(): record what we have as complete
-        elif issubclass(exc_type, KeyboardInterrupt):
-            self.finish(perf, status="interrupted", error="KeyboardInterrupt")
+            return False
+        self._close_samples()  # the exception in flight says what went wrong; a close error must not hide it
+        if issubclass(exc_type, KeyboardInterrupt):
+            # "KeyboardInterrupt", or the signal's name (SIGINT / SIGTERM) from evalkit.interrupt
+            self._record_final(perf, "interrupted", str(exc) or exc_type.__name__)
         else:
-            self.finish(perf, status="failed", error=f"{exc_type.__name__}: {exc}")
+            self._record_final(perf, "failed", f"{exc_type.__name__}: {exc}")
         return False  # never swallow the exception
 
 
@@ -402,12 +430,18 @@ def read_predictions(path: Path) -> list[Prediction]:
         if not line.strip():
             continue
         try:
-            preds.append(Prediction.from_dict(json.loads(line)))
-        except (json.JSONDecodeError, EvalkitError, TypeError, ValueError, AttributeError) as exc:
-            if i == len(lines):
+            data = json.loads(line)
+        except json.JSONDecodeError as exc:
+            if i == len(lines):  # a run killed while writing its last sample
                 warnings.warn(f"{path}:{i}: skipping truncated last line ({exc})", RecordWarning, stacklevel=2)
                 continue
             raise EvalkitError(f"{path}:{i}: invalid prediction line ({exc})") from None
+        if not isinstance(data, dict):
+            raise EvalkitError(f"{path}:{i}: invalid prediction line (expected a JSON object)")
+        try:
+            preds.append(Prediction.from_dict(data))
+        except (EvalkitError, TypeError, ValueError) as exc:
+            raise EvalkitError(f"{path}:{i}: {exc}") from None
     return preds
 
 

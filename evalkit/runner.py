@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import statistics
 import time
@@ -17,7 +18,7 @@ import torch
 from tqdm import tqdm
 from transformers import LogitsProcessorList
 
-from evalkit import metrics
+from evalkit import interrupt, metrics
 from evalkit.errors import EvalkitError, UnsupportedSettingError
 from evalkit.measure import LatencyTracker, MemoryTracker, StepClock
 from evalkit.phi3v.checkpoints import cached_tiny_checkpoint, make_checkpoint
@@ -231,24 +232,62 @@ def _record(cfg: EvalConfig, suites: Sequence[Suite], config_dict: dict) -> RunR
     )  # fmt: skip
 
 
-def run(cfg: EvalConfig, config_dict: dict | None = None, *, loaded: LoadedModel | None = None) -> RunResult:
-    """Evaluate one setting and write its run directory (records, then reports)."""
+@contextlib.contextmanager
+def _reports_when_stopped(cfg: EvalConfig, run_dir: Path):
+    """Outermost around the writer: once an interrupted run is recorded, write its reports for what finished."""
+    try:
+        yield
+    except KeyboardInterrupt as exc:
+        if isinstance(exc, interrupt.Interrupted):
+            exc.run_dir = run_dir
+        if cfg.reports:
+            from evalkit.reports import write_run_reports
+
+            try:
+                write_run_reports(run_dir)
+            except (EvalkitError, OSError) as report_exc:  # the stop must still be reported as a stop
+                log.warning("%s: reports not written: %s", run_dir, report_exc)
+        raise
+
+
+def run(
+    cfg: EvalConfig,
+    config_dict: dict | None = None,
+    *,
+    loaded: LoadedModel | None = None,
+    allow_skip: bool | None = None,
+) -> RunResult:
+    """Evaluate one setting and write its run directory (records, then reports).
+
+    A setting this machine cannot run raises UnsupportedSettingError before any run directory exists, unless
+    skipping is allowed (`allow_skip`, default `cfg.allow_skip`): then it is recorded as `skipped`. Between batches
+    a pending SIGINT / SIGTERM (evalkit.interrupt) stops the run as `interrupted`, with reports for what finished.
+    """
     suites = resolve_suites(cfg.suites)  # validates every manifest and image before any model work
     samples = selected_samples(suites, cfg.limit)
     record = _record(cfg, suites, config_dict or {})
-    run_dir = make_run_dir(Path(cfg.output_dir), cfg.run_name)
     try:
         if loaded is None:
             loaded = load(cfg)
     except UnsupportedSettingError as exc:
+        if not (cfg.allow_skip if allow_skip is None else allow_skip):
+            raise
         log.warning("skipping %s: %s", cfg.run_name, exc)
+        run_dir = make_run_dir(Path(cfg.output_dir), cfg.run_name)
         return RunResult(run_dir, write_skipped_run(run_dir, record, str(exc)))
+    interrupt.check()  # stopped while loading: nothing was evaluated, no run directory is made
+    run_dir = make_run_dir(Path(cfg.output_dir), cfg.run_name)  # after the load: a failed load leaves no empty dir
     record.setting["device"] = str(loaded.device)
     record.setting["num_crops"] = loaded.processor.num_crops
     record.provenance.update(model=loaded.source.to_dict(), weights=loaded.weights)
     torch.manual_seed(cfg.runtime.seed)
-    with RunWriter(run_dir, record) as writer, MemoryTracker(loaded.device) as memory:
+    with (
+        _reports_when_stopped(cfg, run_dir),
+        RunWriter(run_dir, record) as writer,
+        MemoryTracker(loaded.device) as memory,
+    ):
         warm_up(loaded, samples, cfg.runtime)
+        interrupt.check()
         for suite in suites:
             chosen = [s for s in samples if s.suite == suite.name]
             bar = tqdm(total=len(chosen), desc=suite.name, unit="sample", disable=not cfg.progress, leave=True)
@@ -256,6 +295,7 @@ def run(cfg: EvalConfig, config_dict: dict | None = None, *, loaded: LoadedModel
                 for prediction in predict(loaded, batch, cfg.runtime):
                     writer.add(prediction)
                 bar.update(len(batch))
+                interrupt.check()  # a signal during the batch: the batch is finished and written, then we stop
             bar.close()
         memory.read_cuda()
         performance = summarize_performance(

@@ -7,6 +7,7 @@ the values are checked in `__post_init__` (which runs when the config becomes th
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from evalkit.errors import ConfigError
 
@@ -14,6 +15,15 @@ DTYPE_NAMES = ("float32", "float16", "bfloat16")
 ATTN_NAMES = ("eager", "sdpa", "flash_attention_2")
 DEVICE_NAMES = ("auto", "cpu", "cuda")
 RANDOM_SIZES = ("tiny", "full")
+
+
+def default_model_name(path: str) -> str:
+    """The model name a checkpoint directory or Hub repo id gets when none is given: the directory's name, or the
+    repo id itself (run names, baselines and history are keyed by it)."""
+    local = Path(path).expanduser()
+    if local.is_dir():
+        return local.resolve().name
+    return str(path).strip().rstrip("/")
 
 
 @dataclass
@@ -75,6 +85,7 @@ class EvalConfig:
     cache_dir: str = "~/.cache/evalkit"  # where random checkpoints are made
     reports: bool = True  # write report.md / report.html next to the records
     progress: bool = True
+    allow_skip: bool = False  # record a requested setting this machine cannot run as skipped instead of exit 3
 
     def __post_init__(self) -> None:
         if not self.suites:

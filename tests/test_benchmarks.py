@@ -130,11 +130,12 @@ def collections() -> tuple[Outcome, Outcome]:
 
 @pytest.fixture(scope="module")
 def normal(tmp_path_factory) -> Outcome:
-    """The default attention matrix against the committed baseline, with --benchmark-json."""
+    """The default attention matrix (what this machine runs of it) against the committed baseline, with
+    --benchmark-json."""
     tmp = tmp_path_factory.mktemp("normal")
     return pytest_benchmarks(
         *QUICK,
-        *("--attn", "eager,sdpa,flash_attention_2", "--benchmark-json", str(tmp / "bench.json")),
+        *("--benchmark-json", str(tmp / "bench.json")),
         *("--perf-samples", "1", "--perf-rounds", "2", "--perf-warmup", "0"),
         runs_dir=tmp / "runs",
     )
@@ -166,7 +167,8 @@ def cycle(tmp_path_factory) -> BaselineCycle:
     common = [*QUICK, "--attn", "eager", "--num-crops", "1", "--perf-samples", "1", "--baseline", str(baseline)]
     update = pytest_benchmarks(
         *common,
-        *("--update-baseline", "--benchmark-autosave", "--benchmark-storage", f"file://{storage}"),
+        # --force-baseline: a baseline of three samples per suite (--limit) is refused without it.
+        *("--update-baseline", "--force-baseline", "--benchmark-autosave", "--benchmark-storage", f"file://{storage}"),
         runs_dir=tmp / "runs-update",
         env=ONE_THREAD,
     )
@@ -183,18 +185,20 @@ def cycle(tmp_path_factory) -> BaselineCycle:
 # ----------------------------------------------------------------------------------------- the matrix
 
 
-def test_default_matrix_is_float32_times_three_attention_kernels(collections):
+def test_default_matrix_is_float32_times_the_attention_kernels_that_run_here(collections):
     default, _ = collections
     assert default.rc == 0, default.explain()
-    settings = ["float32-eager", "float32-sdpa", "float32-flash_attention_2"]
+    # flash_attention_2 is in the default list, but never runs in float32 (nor on a CPU): left out, with its reason.
+    settings = ["float32-eager", "float32-sdpa"]
     nodes = collected(default)
     assert set(nodes) == expected_nodes(settings, ["describe", "ocr", "compare"]), default.explain()
-    assert len(nodes) == 24
+    assert len(nodes) == 16
+    assert "evalkit: left out float32-flash_attention_2 (not requested by name): flash_attention_2 " in default.output
     # The reference setting runs first (the agreement tests of the others read its answers), and each setting's
     # tests are contiguous so its model is loaded once.
     order = [next(s for s in settings if params.startswith(s + "-") or params == s) for _, params in nodes]
     assert order[0] == "float32-eager"
-    assert order == sorted(order, key=order.index) and len(dict.fromkeys(order)) == 3
+    assert order == sorted(order, key=order.index) and len(dict.fromkeys(order)) == 2
 
 
 def test_dtype_attn_and_batch_size_options_make_a_product(collections):
@@ -218,12 +222,11 @@ def test_normal_run_passes_the_quality_and_agreement_gates(normal):
     assert normal.passed("test_agreement.py::test_agreement_with_reference_setting[float32-sdpa]"), normal.explain()
 
 
-def test_flash_attention_on_cpu_is_skipped_with_its_reason(normal):
+def test_flash_attention_on_cpu_is_left_out_of_the_default_matrix_with_its_reason(normal):
     reason = "flash_attention_2 needs a CUDA device (this run is on the CPU)"
-    assert re.search(rf"^SKIPPED \[\d+\] benchmarks/\S+: {re.escape(reason)}$", normal.output, re.M), normal.explain()
-    assert f"evalkit: float32-flash_attention_2 skipped: {reason}" in normal.output
-    # Four flash tests (agreement, memory, latency, quality) plus the reference's own agreement test.
-    assert re.search(r"\b7 passed, 5 skipped\b", normal.output), normal.explain()
+    assert f"evalkit: left out float32-flash_attention_2 (not requested by name): {reason}" in normal.output
+    # Only the reference's own agreement test is skipped; nothing passes for a setting that did not run.
+    assert re.search(r"\b7 passed, 1 skipped\b", normal.output), normal.explain()
 
 
 def test_benchmark_json_has_setting_params_extra_info_and_machine_info(normal):
@@ -280,7 +283,7 @@ def test_degraded_setting_fails_quality_with_interval_and_worst_samples(degraded
     assert diff, degraded.explain()
     mean, low, high = map(float, diff.groups())
     assert 0 < low <= mean <= high  # a located CER increase whose interval excludes zero
-    assert "setting differs from the baseline: {'max_new_tokens': (16, 1)}" in message
+    assert "setting differs from the baseline: max_new_tokens 16 -> 1" in message
     # All three samples got worse; each is listed with both scores and both answers.
     worst = message.split("  worst samples:\n", 1)[1].splitlines()[:3]
     rows = [re.match(r"  (\w+): located_cer ([\d.]+) -> ([\d.]+)  baseline '.+' / now '.+'$", line) for line in worst]
@@ -303,6 +306,7 @@ def test_update_baseline_writes_the_given_file_and_the_next_run_passes(cycle):
     assert update.rc == 0, update.explain()
     assert f"evalkit: baseline updated -> {cycle.baseline}" in update.output
     assert re.search(r"^SKIPPED \[1\] \S+: --update-baseline: \S+b\.json rewritten from this run$", update.output, re.M)
+    assert re.search(r"^SKIPPED \[1\] \S+: --update-baseline: this run is the new baseline$", update.output, re.M)
     data = json.loads(cycle.baseline.read_text(encoding="utf-8"))
     assert data["kind"] == "evalkit-baseline"
     assert data["source_run"] == str(update.run_dir("float32-eager").resolve())
@@ -339,6 +343,137 @@ def test_benchmark_compare_fails_a_much_slower_setting(cycle, tmp_path):
         r"test_latency\[float32-eager-ocr\] \(0001_\w+\) - Field 'median' has failed PercentageRegressionCheck",
         slow.output,
     ), slow.explain()
+
+
+# ------------------------------------------------------------------------------- fail closed, one line each
+
+
+@pytest.fixture(scope="module")
+def refusals(tmp_path_factory) -> dict[str, Outcome]:
+    """Sessions that must refuse (or fail) instead of passing on no evidence, run side by side. All but the last
+    stop at configure time, before any model is loaded."""
+    from evalkit.phi3v.checkpoints import make_checkpoint
+
+    tmp = tmp_path_factory.mktemp("refusals")
+    # A checkpoint directory whose default baseline (reports/baselines/<dir name>/default.json) does not exist.
+    ckpt = make_checkpoint(tmp / "gate-test-model-without-baseline", "tiny")
+    quick = [*QUICK[:3], "1", *QUICK[4:], "--attn", "eager"]  # one OCR sample
+    no_hub = {"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp / "hf")}
+    cases = {
+        "cuda": (["--device", "cuda", "--collect-only"], None),
+        "dtype": (["--dtype", "fp16", "--collect-only"], None),
+        "hub": (["--model", "phi3v", "--collect-only"], no_hub),
+        "allow-skip": ([*QUICK, "--attn", "eager,flash_attention_2", "--allow-skip", "-k", "flash_attention_2"], None),
+        "no-baseline": (
+            [*quick, "--model", str(ckpt), "-m", "quality or memory", "--benchmark-disable", "--runs-dir", str(tmp)],
+            None,
+        ),
+    }
+    started = {
+        name: _start([sys.executable, "-m", "pytest", "benchmarks/", "-p", "no:cacheprovider", "-rA", *args], env)
+        for name, (args, env) in cases.items()
+    }
+    return {name: _finish(*proc) for name, proc in started.items()}
+
+
+def _last_lines(outcome: Outcome) -> list[str]:
+    return [line for line in outcome.output.strip().splitlines() if line.strip()]
+
+
+def test_a_device_that_is_not_here_stops_with_exit_three(refusals):
+    # Before: "12 skipped", exit 0: a CI job that lost its GPU went green.
+    out = refusals["cuda"]
+    assert out.rc == 3, out.explain()
+    assert _last_lines(out) == [
+        "Exit: evalkit: float32-eager on cuda cannot run here: device 'cuda' asked for, but CUDA is not available on "
+        "this machine (and 2 more); --allow-skip records it as skipped and goes on"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("dtype", "ERROR: --dtype fp16: expected one of float32, float16, bfloat16"),
+        ("hub", "ERROR: microsoft/Phi-3-vision-128k-instruct@main: not in the Hub cache and HF_HUB_OFFLINE is set"),
+    ],
+)
+def test_bad_options_are_one_usage_error_line(refusals, case, message):
+    # Before: the same error once per test: 1,272 lines for --dtype fp16, 5,413 for a model it cannot fetch.
+    out = refusals[case]
+    assert out.rc == 4, out.explain()
+    (line,) = _last_lines(out)
+    assert line.startswith(message), out.explain()
+
+
+class _Config:
+    """Enough of pytest's Config for benchmarks/conftest.py's pytest_configure (options by dest name)."""
+
+    def __init__(self, **options):
+        self.options = options
+
+    def getoption(self, name):
+        return self.options.get(name)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"baseline": "{tmp}/missing.json"}, "--baseline {tmp}/missing.json: no such file"),
+        (
+            {"baseline": "{tmp}/damaged.json"},
+            "{tmp}/damaged.json: field summary: expected a mapping, got a string 'lost'",
+        ),
+        ({"quality_tolerance": "nan"}, "--quality-tolerance nan: expected a finite number >= 0"),
+        ({"min_agreement": "bfloat16=1.5"}, "--min-agreement bfloat16=1.5: the share must be between 0 and 1"),
+        ({"reference_setting": "float32"}, "--reference-setting float32: expected DTYPE-ATTN with DTYPE one of"),
+        ({"update_baseline": True, "limit": "3"}, "--update-baseline with --limit 3 would record a baseline of part"),
+        ({"suites": "ocr,nosuch"}, "unknown suite 'nosuch'"),
+    ],
+    ids=[
+        "missing-baseline",
+        "damaged-baseline",
+        "nan-tolerance",
+        "agreement-share",
+        "reference",
+        "update-limit",
+        "suite",
+    ],
+)
+def test_bad_options_are_refused_at_configure_time(tmp_path, options, message):
+    """Before: a missing or damaged baseline skipped the quality tests and the session passed; a NaN tolerance
+    disabled the gate."""
+    import benchmarks.conftest as bench_conftest
+
+    damaged = json.loads(COMMITTED_BASELINE.read_text(encoding="utf-8"))
+    damaged["summary"] = "lost"
+    (tmp_path / "damaged.json").write_text(json.dumps(damaged), encoding="utf-8")
+    options = {k: v.format(tmp=tmp_path) if isinstance(v, str) else v for k, v in options.items()}
+    config = _Config(runs_dir=str(tmp_path / "runs"), device="cpu", **options)
+    with pytest.raises(pytest.UsageError) as info:
+        bench_conftest.pytest_configure(config)
+    assert str(info.value).startswith(message.format(tmp=tmp_path)) and "\n" not in str(info.value)
+
+
+def test_allow_skip_records_requested_settings_that_cannot_run_as_skipped(refusals):
+    out = refusals["allow-skip"]
+    assert out.rc == 0, out.explain()
+    reason = "cannot run here: flash_attention_2 needs a CUDA device (this run is on the CPU)"
+    assert len(re.findall(rf"^SKIPPED \[1\] benchmarks/test_\w+\.py: {re.escape(reason)}$", out.output, re.M)) == 4
+    assert (
+        "evalkit: float32-flash_attention_2 skipped (--allow-skip): flash_attention_2 needs a CUDA device" in out.output
+    )
+
+
+def test_a_missing_baseline_fails_the_quality_and_memory_gates(refusals):
+    out = refusals["no-baseline"]
+    assert out.rc == 1, out.explain()
+    path = "reports/baselines/gate-test-model-without-baseline/default.json"
+    for test in (
+        "test_quality.py::test_quality_against_baseline[float32-eager-ocr]",
+        "test_memory.py::test_memory_within_budget[float32-eager]",
+    ):
+        assert out.failed(test), out.explain()
+    assert out.output.count(f"no baseline at {path}: record one with `pytest benchmarks/ --update-baseline`") >= 2
 
 
 def test_committed_baseline_is_untouched(normal, degraded, cycle):

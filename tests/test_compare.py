@@ -152,7 +152,7 @@ def test_compare_main_bad_path_is_one_line_error(tmp_path, capsys):
 
 def test_baseline_round_trip_and_compare_against_run(tmp_path):
     run_dir = write_fake_run(tmp_path / "runs", revision="abc123", errors={2: "RuntimeError: x"})
-    path = save_baseline(run_dir, tmp_path / "baselines")
+    path = save_baseline(run_dir, tmp_path / "baselines", force=True).path  # force: it holds a failed sample
     assert path == tmp_path / "baselines" / "tiny" / "abc123.json"
     data = json.loads(path.read_text())
     assert data["kind"] == "evalkit-baseline" and data["schema_version"] == 1
@@ -201,3 +201,178 @@ def test_garbled_baseline_is_one_line_error(tmp_path):
     bad.write_text('{"kind": "something-else"}')
     with pytest.raises(EvalkitError, match="not an evalkit baseline"):
         load_run_or_baseline(bad)
+
+
+# ------------------------------------------------------------------------ fail closed: evidence and gates
+
+
+def edit_run(run_dir: Path, **changes) -> Path:
+    """Rewrite fields of run.json (a nested field as 'a.b.c')."""
+    path = run_dir / "run.json"
+    data = json.loads(path.read_text())
+    for dotted, value in changes.items():
+        *parents, last = dotted.split(".")
+        node = data
+        for key in parents:
+            node = node[key]
+        node[last] = value
+    path.write_text(json.dumps(data))
+    return run_dir
+
+
+def compare_cli(capsys, *argv) -> tuple[int, str, str]:
+    rc = compare_main([*map(str, argv)])
+    captured = capsys.readouterr()
+    return rc, captured.out, captured.err
+
+
+@pytest.mark.parametrize(
+    ("make", "reason"),
+    [
+        (lambda root: write_run_with(root, [], "empty"), "holds no samples"),
+        (lambda root: write_fake_run(root, "partial", n_ocr=5), "partial: 5 of the 12 samples of suite 'ocr-basic'"),
+        (lambda root: edit_run(write_fake_run(root, "stopped"), status="interrupted"), "status 'interrupted'"),
+        (lambda root: edit_run(write_fake_run(root, "killed"), status="running"), "status 'running'"),
+        (lambda root: edit_run(write_fake_run(root, "skip"), status="skipped", skip_reason="no CUDA"), "(no CUDA)"),
+        (
+            lambda root: edit_run(write_fake_run(root, "newsuite"), **{"suites.ocr-basic.content_hash": "zzz"}),
+            "suite 'ocr-basic' content differs (aaa vs zzz)",
+        ),
+    ],
+    ids=["empty", "partial", "interrupted", "running", "skipped", "suite-changed"],
+)
+def test_compare_refuses_incomplete_evidence_with_exit_one(tmp_path, capsys, make, reason):
+    # Each of these exited 0 before: a comparison passed on no (or partial) evidence.
+    ref = write_fake_run(tmp_path, "ref")
+    cand = make(tmp_path)
+    rc, out, err = compare_cli(capsys, ref, cand, "--out", tmp_path / "cmp")
+    assert rc == 1, err
+    assert reason in err and "evalkit compare: FAIL: " in err and "Traceback" not in err
+    assert "REFUSED" in out or "REGRESSION" in out
+
+
+def test_compare_limited_run_is_complete_at_its_limit(tmp_path, capsys):
+    ref = write_fake_run(tmp_path, "ref")
+    cand = edit_run(write_fake_run(tmp_path, "lim", n_ocr=5, n_describe=5), **{"config.limit": 5})
+    rc, _, err = compare_cli(capsys, ref, cand, "--out", tmp_path / "cmp")
+    assert rc == 0, err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--metric", "located_cerr"], "--metric 'located_cerr': unknown metric (known: "),
+        (["--metric", "anls"], ""),  # replaced below: a registry metric no compared run scores
+        (["--threshold", "nan"], "threshold must be a finite number >= 0, got nan"),
+        (["--threshold", "inf"], "threshold must be a finite number >= 0, got inf"),
+        (["--max-latency-ratio", "0"], "max_latency_ratio must be a finite number > 0, got 0.0"),
+        (["--max-memory-ratio", "nan"], "max_memory_ratio must be a finite number > 0, got nan"),
+    ],
+    ids=["typo", "unscored", "nan", "inf", "zero-ratio", "nan-ratio"],
+)
+def test_compare_options_that_would_disable_the_gate_are_exit_two(tmp_path, capsys, argv, message):
+    from evalkit.metrics import METRICS
+
+    if argv == ["--metric", "anls"]:
+        unscored = sorted(set(METRICS) - {"cer", "wer", "located_cer", "keyword_recall", "forbidden_rate"})
+        if not unscored:
+            pytest.skip("every registered metric is scored by the fake runs")
+        argv, message = ["--metric", unscored[0]], f"--metric {unscored[0]!r}: no compared run scores it"
+    ref = write_fake_run(tmp_path, "ref")
+    worse = write_fake_run(tmp_path, "worse", score_shift=0.3)
+    rc, _, err = compare_cli(capsys, ref, worse, *argv, "--out", tmp_path / "cmp")
+    assert rc == 2 and message in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_compare_performance_gates(tmp_path, capsys):
+    ref = write_fake_run(tmp_path, "ref")
+    slow = write_fake_run(tmp_path, "slow", latency_scale=14.0, num_crops=16)
+    rc, _, err = compare_cli(capsys, ref, slow, "--out", tmp_path / "a")
+    assert rc == 0, err  # without the option, latency is reported, not gated
+    rc, out, err = compare_cli(capsys, ref, slow, "--max-latency-ratio", "1.5", "--out", tmp_path / "b")
+    assert rc == 1 and "PERFORMANCE GATE FAILED" in out
+    (line,) = err.strip().splitlines()
+    assert "latency gate: end-to-end median " in line and "= 14.00x the reference (limit 1.5x)" in line
+    assert "setting differs from the reference: num_crops None -> 16" in line
+    rc, _, err = compare_cli(capsys, ref, slow, "--max-memory-ratio", "2", "--out", tmp_path / "c")
+    assert rc == 1 and "memory gate: peak_rss 21000 MiB vs 1500 MiB = 14.00x the reference (limit 2x)" in err
+    rc, _, err = compare_cli(capsys, ref, slow, "--max-latency-ratio", "20", "--max-memory-ratio", "20")
+    assert rc == 0, err
+
+
+def test_changed_samples_are_only_real_changes(tmp_path):
+    preds = [make_prediction(i) for i in range(12)]
+    ref = write_run_with(tmp_path, preds, "ref")
+    reworded = [make_prediction(i, answer=f"other words {i}" if i < 4 else None) for i in range(12)]
+    reworded[6].scores["cer"] += 0.5  # a non-primary metric moved: a real change, shown on that metric
+    cand = write_run_with(tmp_path, reworded, "cand")
+    pair = compare([ref, cand]).pairs[0]
+    assert [(c.sample_id, c.metric) for c in pair.changes] == [("ocr-basic-006", "cer")]
+    assert pair.same_score_answers == 4
+    assert "4 samples answer differently with the same scores (not listed as changed)" in pair.notes
+
+
+def test_wrongly_typed_records_are_one_line_exit_two(tmp_path, capsys):
+    ref = write_fake_run(tmp_path, "ref")
+    for field, value, expected in [
+        ("summary", "oops", "field summary: expected a mapping, got a string 'oops'"),
+        ("summary.ocr-basic.metrics.cer", [1], "field summary.ocr-basic.metrics.cer: expected a mapping, got a list"),
+        ("n_samples", "20", "field n_samples: expected an integer, got a string '20'"),
+        ("setting.dtype", None, "field setting.dtype: expected a string, got null"),
+        ("status", "done", "field status: expected one of running, complete, interrupted, failed, skipped, got 'done'"),
+    ]:
+        cand = edit_run(write_fake_run(tmp_path, "cand"), **{field: value})
+        rc, _, err = compare_cli(capsys, ref, cand, "--out", tmp_path / "cmp")
+        assert rc == 2 and err.strip() == f"evalkit compare: error: {cand / 'run.json'}: {expected}", err
+    baseline = save_baseline(ref, tmp_path / "b").path
+    data = json.loads(baseline.read_text())
+    data["samples"][3]["scores"] = "0.5"
+    baseline.write_text(json.dumps(data))
+    rc, _, err = compare_cli(capsys, baseline, ref)
+    assert rc == 2
+    assert (
+        err.strip()
+        == f"evalkit compare: error: {baseline}: field samples[3].scores: expected a mapping, got a string '0.5'"
+    )
+
+
+# ------------------------------------------------------------------------------------- baseline workflow
+
+
+def test_baseline_save_writes_what_the_gates_read(tmp_path, monkeypatch):
+    """One definition of where a baseline lives: `evalkit baseline save` (default root, no --name) writes exactly
+    the file `pytest benchmarks/` reads by default (reports/baselines/<model>/<revision or default>.json)."""
+    from dataclasses import MISSING, fields
+
+    from benchmarks.session import Options
+
+    monkeypatch.chdir(tmp_path)
+    required = {f.name: None for f in fields(Options) if f.default is MISSING and f.default_factory is MISSING}
+    for revision in (None, "abc123"):
+        run_dir = write_fake_run(tmp_path / "runs", revision=revision)
+        saved = save_baseline(run_dir)
+        opts = Options(**{**required, "model": "tiny", "revision": revision, "baseline": None})
+        assert saved.path == opts.baseline_path() == Path("reports/baselines/tiny") / f"{revision or 'default'}.json"
+
+
+def test_baseline_save_refuses_limited_and_failed_runs_unless_forced(tmp_path, capsys):
+    root = tmp_path / "b"
+    limited = edit_run(write_fake_run(tmp_path / "runs", "lim", n_ocr=5, n_describe=5), **{"config.limit": 5})
+    assert baseline_main(["save", str(limited), "--root", str(root)]) == 2
+    assert "limited to 5 samples per suite (limit=5)" in capsys.readouterr().err
+    failed = write_fake_run(tmp_path / "runs", "err", errors={0: "RuntimeError: boom"})
+    assert baseline_main(["save", str(failed), "--root", str(root)]) == 2
+    assert "1 of 20 samples failed" in capsys.readouterr().err
+    assert not root.exists()
+    assert baseline_main(["save", str(limited), "--root", str(root), "--force"]) == 0
+    assert capsys.readouterr().out.strip() == f"baseline written: {root / 'tiny' / 'r1.json'}"
+    # Replacing says what was there.
+    assert baseline_main(["save", str(failed), "--root", str(root), "--force"]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out[1].startswith(f"replaced: {root / 'tiny' / 'r1.json'} (baseline of run {limited.name}, created ")
+
+
+def test_baseline_save_refuses_a_partial_run_even_forced(tmp_path):
+    partial = write_fake_run(tmp_path / "runs", n_ocr=5)
+    with pytest.raises(EvalkitError, match="partial: 5 of the 12 samples of suite 'ocr-basic'"):
+        save_baseline(partial, tmp_path / "b", force=True)

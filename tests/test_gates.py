@@ -182,19 +182,39 @@ def test_memory_on_cuda_budgets_allocated_memory_across_device_indices():
             perf(5000.0),
             "baseline was recorded on an unknown device, this run is on cpu",
         ),
-        (CPU, CPU, perf(None), perf(5000.0), "no peak_rss figure in the baseline or this run"),
-        (CPU, CPU, perf(1000.0), {}, "no peak_rss figure in the baseline or this run"),
-        (
-            {"dtype": "float32", "device": "cuda"},
-            {"dtype": "float32", "device": "cuda"},
-            perf(1000.0),
-            perf(5000.0),
-            "no peak_allocated figure in the baseline or this run",
-        ),
     ],
-    ids=["dtype", "device-kind", "unknown-device", "missing-baseline-figure", "missing-run-figure", "cuda-no-alloc"],
+    ids=["dtype", "device-kind", "unknown-device"],
 )
 def test_memory_budget_is_skipped_when_not_comparable(base_setting, setting, base_perf, now_perf, reason):
     check = memory_budget(base_perf, base_setting, now_perf, setting, tolerance=0.0)
     assert check.skipped == reason
     assert check.ok  # a skipped budget never fails the test by itself
+
+
+@pytest.mark.parametrize(
+    ("setting", "base_perf", "now_perf", "message"),
+    [
+        (CPU, perf(None), perf(5000.0), "no peak_rss figure in the baseline: nothing to check the budget against"),
+        (CPU, perf(1000.0), {}, "no peak_rss figure in this run: nothing to check the budget against"),
+        (
+            {"dtype": "float32", "device": "cuda"},
+            perf(1000.0),
+            perf(5000.0),
+            "no peak_allocated figure in the baseline: nothing to check the budget against",
+        ),
+    ],
+    ids=["missing-baseline-figure", "missing-run-figure", "cuda-no-alloc"],
+)
+def test_memory_budget_without_a_figure_fails(setting, base_perf, now_perf, message):
+    # Before: skipped, so a damaged baseline made the memory gate pass on nothing.
+    check = memory_budget(base_perf, setting, now_perf, setting, tolerance=0.25)
+    assert not check.ok and check.skipped is None and check.message == message
+
+
+def test_memory_message_names_setting_differences():
+    base = {**CPU, "num_crops": 16, "max_new_tokens": 64}
+    now = {**CPU, "num_crops": 4, "max_new_tokens": 64}
+    check = memory_budget(perf(1000.0), base, perf(1300.0), now, tolerance=0.25)
+    assert not check.ok
+    assert check.message.endswith("; setting differs from the baseline: num_crops 16 -> 4")
+    assert "setting differs" not in memory_budget(perf(1000.0), CPU, perf(1300.0), CPU, tolerance=0.25).message

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import sys
 from pathlib import Path
@@ -57,15 +58,18 @@ def test_history_table_over_three_revisions(three_revisions):
 def test_history_main_writes_markdown_and_plot(three_revisions, tmp_path, capsys):
     runs, baselines = three_revisions
     out = tmp_path / "hist"
-    with pytest.warns(UserWarning):
-        rc = history_main(["--model", "tiny", "--runs", str(runs), "--baselines", str(baselines), "--out", str(out)])
+    rc = history_main(["--model", "tiny", "--runs", str(runs), "--baselines", str(baselines), "--out", str(out)])
     assert rc == 0
     md = (out / "history.md").read_text()
     assert md.count("| r3 |") == 2 and "| r1 |" in md and "baseline" in md
     assert "ocr-basic:located_cer [95% CI]" in md and "e2e median (ms)" in md
     assert (out / "history.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (out / "history.csv").exists()
-    assert "evalkit history: tiny" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert "evalkit history: tiny" in captured.out
+    # The damaged directory costs one line on stderr, not a traceback or a Python warning block.
+    (line,) = captured.err.strip().splitlines()
+    assert line.startswith("evalkit history: skipping ") and "broken" in line and "not valid JSON" in line
 
 
 def test_history_of_unknown_model_is_empty_and_bad_dirs_are_an_error(three_revisions, tmp_path, capsys):
@@ -74,3 +78,23 @@ def test_history_of_unknown_model_is_empty_and_bad_dirs_are_an_error(three_revis
         assert history_table("nobody", runs, baselines).empty
     assert history_main(["--model", "tiny", "--runs", str(tmp_path / "x"), "--baselines", str(tmp_path / "y")]) == 2
     assert "is a directory" in capsys.readouterr().err
+
+
+def test_history_skips_a_wrongly_typed_run_with_one_line_and_goes_on(three_revisions, tmp_path, capsys):
+    runs, baselines = three_revisions
+    # A run.json whose summary holds a string where a mapping belongs: today's history aborted with a traceback.
+    victim = write_fake_run(runs, revision="r4", started_at="2025-05-01T10:00:00+00:00")
+    data = json.loads((victim / "run.json").read_text())
+    data["summary"]["ocr-basic"] = "oops"
+    (victim / "run.json").write_text(json.dumps(data))
+    rc = history_main(
+        ["--model", "tiny", "--runs", str(runs), "--baselines", str(baselines), "--out", str(tmp_path / "h")]
+    )
+    assert rc == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and "broken" in err[0]
+    assert (
+        err[1]
+        == f"evalkit history: skipping {victim}: {victim / 'run.json'}: field summary.ocr-basic: expected a mapping, got a string 'oops'"
+    )
+    assert "| r3 |" in (tmp_path / "h" / "history.md").read_text()  # the rest of the history is there

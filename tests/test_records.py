@@ -297,3 +297,77 @@ def test_skipped_run(tmp_path):
     record, preds = load_run(run_dir)
     assert record.status == "skipped" and record.skip_reason == "flash-attn needs CUDA"
     assert preds == []
+
+
+# ------------------------------------------------------------------------------- abnormal ends, bad types
+
+
+class _FailingClose:
+    """Wraps samples.jsonl's file object; close() fails like a full disk flushing its last buffer."""
+
+    def __init__(self, fh):
+        self._fh = fh
+
+    def __getattr__(self, name):
+        return getattr(self._fh, name)
+
+    def close(self):
+        self._fh.close()
+        raise OSError(28, "No space left on device")
+
+
+def test_close_failure_still_writes_the_status_as_failed(tmp_path):
+    from evalkit.errors import OutputError
+
+    writer = RunWriter(tmp_path / "run", make_record())
+    writer.add(make_prediction(0))
+    writer._samples = _FailingClose(writer._samples)
+    with pytest.raises(OutputError, match="samples.jsonl: .*No space left on device"):
+        writer.finish({})
+    record, preds = load_run(tmp_path / "run")
+    assert record.status == "failed" and "No space left on device" in record.error and len(preds) == 1
+
+
+def test_write_failure_marks_the_run_failed_even_when_close_fails_too(tmp_path):
+    run_dir = tmp_path / "run"
+    with pytest.raises(OSError, match="No space"), RunWriter(run_dir, make_record()) as writer:
+        writer.add(make_prediction(0))
+        writer._samples = _FailingClose(writer._samples)
+        raise OSError(28, "No space left on device")
+    record, _ = load_run(run_dir)
+    assert record.status == "failed" and record.error == "OSError: [Errno 28] No space left on device"
+
+
+def test_a_wrongly_typed_prediction_line_is_an_error_even_last(tmp_path):
+    run_dir = write_fake_run(tmp_path)
+    lines = (run_dir / SAMPLES_FILE).read_text().splitlines()
+    bad = json.loads(lines[-1])
+    bad["scores"] = "high"
+    lines[-1] = json.dumps(bad)
+    (run_dir / SAMPLES_FILE).write_text("\n".join(lines) + "\n")
+    # Valid JSON with a wrong type is not a torn write: it is refused, naming file, line and field.
+    with pytest.raises(EvalkitError, match=r"samples\.jsonl:20: field scores: expected a mapping, got a string 'high'"):
+        load_run(run_dir)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("suites", ["ocr"], "field suites: expected a mapping, got a list"),
+        (
+            "performance",
+            {"latency_ms": {"end_to_end": 3.0}},
+            "field performance.latency_ms.end_to_end: expected a mapping, got float 3.0",
+        ),
+        ("n_errors", True, "field n_errors: expected an integer, got a boolean True"),
+        ("config", {"limit": "3"}, "field config.limit: expected an integer or null, got a string '3'"),
+    ],
+)
+def test_run_json_field_types_are_checked_on_read(tmp_path, field, value, message):
+    run_dir = write_fake_run(tmp_path)
+    data = json.loads((run_dir / "run.json").read_text())
+    data[field] = value
+    (run_dir / "run.json").write_text(json.dumps(data))
+    with pytest.raises(EvalkitError) as info:
+        load_run(run_dir)
+    assert str(info.value) == f"{run_dir / 'run.json'}: {message}"

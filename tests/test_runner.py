@@ -8,7 +8,7 @@ import shutil
 import pytest
 
 from evalkit import cli, runner
-from evalkit.errors import ConfigError
+from evalkit.errors import ConfigError, UnsupportedSettingError
 from evalkit.records import SCHEMA_VERSION, load_run
 from evalkit.settings import EvalConfig, ModelConfig, RuntimeConfig
 from evalkit.suites import load_suite, resolve_suites
@@ -110,8 +110,12 @@ def test_interrupted_run_keeps_finished_samples(tmp_path, monkeypatch):
     assert json.loads((run_dir / "run.json").read_text())["n_samples"] == 2
 
 
-def test_unsupported_setting_is_recorded_as_skipped(tmp_path):
-    result = runner.run(_config(tmp_path, attn="flash_attention_2", dtype="bfloat16"))
+def test_unsupported_setting_fails_closed_unless_skipping_is_allowed(tmp_path):
+    cfg = _config(tmp_path, attn="flash_attention_2", dtype="bfloat16")
+    with pytest.raises(UnsupportedSettingError, match="CUDA"):
+        runner.run(cfg)
+    assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").glob("*/*"))  # no run directory
+    result = runner.run(cfg, allow_skip=True)
     assert result.record.status == "skipped" and "CUDA" in result.record.skip_reason
     record, predictions = load_run(result.run_dir)
     assert record.status == "skipped" and predictions == []
@@ -153,6 +157,7 @@ def test_cli_sweep_runs_every_setting_and_writes_side_by_side_report(tmp_path, m
     monkeypatch.chdir(tmp_path)
     code = cli.main([
         "-m", "runtime.dtype=float32,bfloat16", "runtime.attn=eager,flash_attention_2", "runtime.device=cpu",
+        "allow_skip=true",
         "runtime.num_crops=1", "runtime.max_new_tokens=2", "runtime.warmup=0", "suites=[ocr]", "limit=1",
         f"output_dir={tmp_path}/runs", f"cache_dir={tmp_path}/cache", "progress=false",
         f"hydra.sweep.dir={tmp_path}/sweep",

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
-from evalkit.errors import EvalkitError
+from evalkit.errors import EvalkitError, OutputError
+from evalkit.record_types import check_baseline_sample
 from evalkit.records import (
     RUN_FILE,
     SCHEMA_VERSION,
@@ -26,7 +28,8 @@ from evalkit.records import (
 from evalkit.reports.common import RunView
 
 BASELINE_KIND = "evalkit-baseline"
-DEFAULT_BASELINE_ROOT = Path("reports/baselines")
+DEFAULT_BASELINE_ROOT = Path("reports/baselines")  # relative to the working directory, like reports/runs
+DEFAULT_BASELINE_NAME = "default"  # the file of a model without a pinned revision
 FIRST_TOKENS = 32  # enough to see where two generations diverge, small enough to commit
 
 
@@ -55,24 +58,76 @@ def _sample_row(p: Prediction) -> dict:
     }
 
 
-def baseline_path(record: RunRecord, root: Path | None = None, name: str | None = None) -> Path:
-    model = record.setting.get("model")
-    if not model:
-        raise EvalkitError(f"run {record.run_id}: setting has no 'model'; cannot place the baseline")
-    stem = name or record.setting.get("revision") or record.name
-    return Path(root or DEFAULT_BASELINE_ROOT) / _file_name(model) / f"{_file_name(stem)}.json"
+def baseline_path(
+    model: str, revision: str | None = None, *, name: str | None = None, root: Path | None = None
+) -> Path:
+    """Where the baseline of `model` (at `revision`) lives: <root>/<model>/<name or revision or 'default'>.json.
 
-
-def save_baseline(run_dir: Path, out: Path | None = None, name: str | None = None) -> Path:
-    """Write <out>/<model>/<name or revision>.json from a complete run; `out` ending in .json is the exact file.
-
-    `out` defaults to reports/baselines. Returns the written path.
+    The only definition: `pytest benchmarks/` reads this file by default and `evalkit baseline save` writes it.
     """
-    record, preds = load_run(Path(run_dir))
+    if not model:
+        raise EvalkitError("a baseline needs a model name (setting.model is empty)")
+    stem = name or revision or DEFAULT_BASELINE_NAME
+    return Path(DEFAULT_BASELINE_ROOT if root is None else root) / _file_name(model) / f"{_file_name(stem)}.json"
+
+
+@dataclass(frozen=True)
+class SavedBaseline:
+    path: Path
+    replaced: str | None  # what the file held before ("baseline of run X, created Y"), None when it is new
+
+
+def _describe_existing(path: Path) -> str | None:
+    if not path.exists():
+        return None
+    try:
+        data = read_json_object(path)
+    except EvalkitError:
+        return f"{path} (an unreadable file)"
+    source = Path(str(data.get("source_run") or data.get("run_id") or "?")).name
+    return f"{path} (baseline of run {source}, created {data.get('created_at', '?')})"
+
+
+def save_baseline(
+    run_dir: Path,
+    out: Path | None = None,
+    name: str | None = None,
+    *,
+    force: bool = False,
+    force_option: str = "--force",
+) -> SavedBaseline:
+    """Write <out>/<model>/<name or revision or 'default'>.json from a complete run (`baseline_path`); `out`
+    ending in .json is the exact file. `out` defaults to reports/baselines.
+
+    Refused (EvalkitError, one line): a run that is not complete, has no samples or is missing samples; unless
+    `force`, a run limited to part of its suites (`limit`) or with failed samples, which would make a weak or
+    misleading reference.
+    """
+    view = load_run_or_baseline(Path(run_dir))
+    if view.kind != "run":
+        raise EvalkitError(f"{run_dir}: a baseline is made from a run directory, not from a baseline file")
+    record, preds = view.record, view.samples
     if record.status != "complete":
         raise EvalkitError(f"{run_dir}: run status is {record.status!r}; only a complete run can be a baseline")
+    problems = view.evidence_problems()
+    if problems:
+        raise EvalkitError(f"{run_dir}: cannot be a baseline: {problems[0][1]}")
+    if not force:
+        limit = view.limit
+        if view.is_limited:
+            raise EvalkitError(
+                f"{run_dir}: the run was limited to {limit} samples per suite (limit={limit}); a baseline should "
+                f"cover whole suites ({force_option} saves it anyway)"
+            )
+        if record.n_errors:
+            raise EvalkitError(
+                f"{run_dir}: {record.n_errors} of {record.n_samples} samples failed; a baseline should not hold "
+                f"failures ({force_option} saves it anyway)"
+            )
     exact = out is not None and Path(out).suffix == ".json"
-    path = Path(out) if exact else baseline_path(record, out, name)
+    model = record.setting.get("model")
+    path = Path(out) if exact else baseline_path(model, record.setting.get("revision"), name=name, root=out)
+    replaced = _describe_existing(path)
     data = record.to_dict()
     data.update(
         kind=BASELINE_KIND,
@@ -81,9 +136,12 @@ def save_baseline(run_dir: Path, out: Path | None = None, name: str | None = Non
         source_run=str(Path(run_dir).resolve()),
         samples=[_sample_row(p) for p in preds],
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, dumps(data, indent=1) + "\n")
-    return path
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(path, dumps(data, indent=1) + "\n")
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot write the baseline ({exc.strerror or exc})") from None
+    return SavedBaseline(path, replaced)
 
 
 def load_baseline(path: Path) -> RunView:
@@ -91,14 +149,22 @@ def load_baseline(path: Path) -> RunView:
     data = read_json_object(path, "baseline not found")
     if data.get("kind") != BASELINE_KIND:
         raise EvalkitError(f"{path}: not an evalkit baseline (kind != {BASELINE_KIND!r})")
-    if int(data.get("schema_version", 0)) > SCHEMA_VERSION:
+    version = data.get("schema_version")
+    if isinstance(version, int) and not isinstance(version, bool) and version > SCHEMA_VERSION:
         raise EvalkitError(
             f"{path}: schema_version {data['schema_version']} is newer than this evalkit understands ({SCHEMA_VERSION})"
         )
-    record = RunRecord.from_dict(data, source=str(path))
+    try:
+        record = RunRecord.from_dict(data, source=str(path))
+    except TypeError as exc:
+        raise EvalkitError(f"{path}: malformed baseline ({exc})") from None
+    rows = data.get("samples")
+    if not isinstance(rows, list):
+        raise EvalkitError(f"{path}: field samples: expected a list, got {type(rows).__name__}")
     samples = []
-    for i, row in enumerate(data.get("samples") or []):
+    for i, row in enumerate(rows):
         try:
+            check_baseline_sample(row, i)
             samples.append(
                 Prediction.from_dict(
                     {
@@ -112,7 +178,7 @@ def load_baseline(path: Path) -> RunView:
                 )
             )
         except EvalkitError as exc:
-            raise EvalkitError(f"{path}: samples[{i}]: {exc}") from None
+            raise EvalkitError(f"{path}: {exc}") from None
     return RunView(path=path, kind="baseline", record=record, samples=samples)
 
 

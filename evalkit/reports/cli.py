@@ -1,28 +1,30 @@
 """`evalkit compare`, `evalkit baseline save` and `evalkit history`: argparse front ends returning exit codes.
 
-Exit codes: 0 ok; 1 a comparison found a regression that fails; 2 a user error (EvalkitError), printed as
-one line on stderr without a traceback.
+Exit codes (evalkit.errors): 0 ok; 1 a comparison failed (a regression, refused evidence, a performance gate);
+2 a user error (EvalkitError, or a file that cannot be read or written), printed as one line on stderr without a
+traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
-from evalkit.errors import EvalkitError
+from evalkit.errors import EXIT_FAILED, EXIT_OK, EXIT_USER_ERROR, EvalkitError, exit_code, one_line
 
-EXIT_OK, EXIT_REGRESSION, EXIT_USER_ERROR = 0, 1, 2
+EXIT_REGRESSION = EXIT_FAILED
 
 
 def _guard(prog: str, body: Callable[[], int]) -> int:
     try:
         return body()
-    except EvalkitError as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
-        return EXIT_USER_ERROR
+    except (EvalkitError, OSError) as exc:
+        print(f"{prog}: error: {one_line(exc)}", file=sys.stderr)
+        return exit_code(exc)
 
 
 def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace | int:
@@ -51,6 +53,20 @@ def compare_main(argv: list[str]) -> int:
         help="gate on this metric instead of each task's primary one (repeatable)",
     )
     parser.add_argument("--allow-new-errors", action="store_true", help="do not fail when samples newly error")
+    parser.add_argument(
+        "--max-latency-ratio",
+        type=float,
+        default=None,
+        metavar="R",
+        help="fail when the candidate's end-to-end latency median exceeds R x the reference's (e.g. 1.2)",
+    )
+    parser.add_argument(
+        "--max-memory-ratio",
+        type=float,
+        default=None,
+        metavar="R",
+        help="fail when the candidate's peak memory (allocated on CUDA, else RSS) exceeds R x the reference's",
+    )
     args = _parse(parser, argv)
     if isinstance(args, int):
         return args
@@ -62,13 +78,21 @@ def compare_main(argv: list[str]) -> int:
         if len(args.paths) < 2:
             raise EvalkitError("compare needs at least two RUN_OR_BASELINE paths (the first is the reference)")
         comp = compare(
-            args.paths, threshold=args.threshold, metrics=args.metric, fail_on_new_errors=not args.allow_new_errors
+            args.paths,
+            threshold=args.threshold,
+            metrics=args.metric,
+            fail_on_new_errors=not args.allow_new_errors,
+            max_latency_ratio=args.max_latency_ratio,
+            max_memory_ratio=args.max_memory_ratio,
         )
         out = args.out or Path("reports/compare") / datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
         md_path, html_path = write_comparison(comp, out)
         print(md_path.read_text(encoding="utf-8"))
         print(f"written: {md_path} {html_path}")
-        return EXIT_REGRESSION if comp.has_regression else EXIT_OK
+        for pair in comp.pairs:
+            for line in pair.failure_lines():
+                print(f"evalkit compare: FAIL: {one_line(line)}", file=sys.stderr)
+        return EXIT_REGRESSION if comp.failed else EXIT_OK
 
     return _guard("evalkit compare", body)
 
@@ -76,10 +100,15 @@ def compare_main(argv: list[str]) -> int:
 def baseline_main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="evalkit baseline", description="Manage quality/performance baselines.")
     sub = parser.add_subparsers(dest="command", required=True)
-    save = sub.add_parser("save", help="freeze a complete run as <root>/<model>/<name or revision>.json")
+    save = sub.add_parser(
+        "save", help="freeze a complete run as <root>/<model>/<revision or 'default'>.json (what the gates read)"
+    )
     save.add_argument("run_dir", type=Path, metavar="RUN_DIR")
-    save.add_argument("--name", default=None, help="file name (default: the run's revision)")
-    save.add_argument("--root", type=Path, default=Path("reports/baselines"), help="baselines root")
+    save.add_argument("--name", default=None, help="file name (default: the run's revision, else 'default')")
+    save.add_argument("--root", type=Path, default=None, help="baselines root (default reports/baselines)")
+    save.add_argument(
+        "--force", action="store_true", help="accept a run with `limit` or with failed samples as the baseline"
+    )
     args = _parse(parser, argv)
     if isinstance(args, int):
         return args
@@ -87,8 +116,10 @@ def baseline_main(argv: list[str]) -> int:
     def body() -> int:
         from evalkit.reports.baseline import save_baseline
 
-        path = save_baseline(args.run_dir, args.root, args.name)
-        print(f"baseline written: {path}")
+        saved = save_baseline(args.run_dir, args.root, args.name, force=args.force)
+        print(f"baseline written: {saved.path}")
+        if saved.replaced:
+            print(f"replaced: {saved.replaced}")
         return EXIT_OK
 
     return _guard("evalkit baseline", body)
@@ -107,12 +138,20 @@ def history_main(argv: list[str]) -> int:
         return args
 
     def body() -> int:
+        from evalkit.records import RecordWarning
         from evalkit.reports.history import write_history
 
         if not args.runs.is_dir() and not args.baselines.is_dir():
             raise EvalkitError(f"neither {args.runs} nor {args.baselines} is a directory")
         out = args.out or Path("reports/history") / args.model
-        md_path, png_path, _ = write_history(args.model, out, args.runs, args.baselines)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", RecordWarning)
+            md_path, png_path, _ = write_history(args.model, out, args.runs, args.baselines)
+        for warning in caught:  # a damaged run directory is skipped with one line, the history goes on
+            if issubclass(warning.category, RecordWarning):
+                print(f"evalkit {one_line(warning.message)}", file=sys.stderr)  # "evalkit history: skipping DIR: ..."
+            else:
+                warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
         print(md_path.read_text(encoding="utf-8"))
         print(f"written: {md_path}" + (f" {png_path}" if png_path else ""))
         return EXIT_OK

@@ -106,6 +106,54 @@ class RunView:
     def tokens_per_s(self) -> float:
         return stat_value(self.record.performance.get("decode_tokens_per_s"), "median")
 
+    # -- is this run evidence? ---------------------------------------------------------------------------------
+
+    @property
+    def limit(self) -> int | None:
+        """The run's `limit` (samples per suite), None when it ran whole suites."""
+        value = (self.record.config or {}).get("limit")
+        return value if isinstance(value, int) else None
+
+    def expected_samples(self, suite: str) -> int | None:
+        """How many samples of `suite` a complete run holds: the suite's size, capped by the run's limit."""
+        total = (self.record.suites.get(suite) or {}).get("n_samples")
+        if not isinstance(total, int):
+            return None
+        return min(total, self.limit) if self.limit is not None else total
+
+    @property
+    def is_limited(self) -> bool:
+        """Whether `limit` left out part of some suite."""
+        return any(
+            self.expected_samples(s) != (self.record.suites.get(s) or {}).get("n_samples") for s in self.record.suites
+        )
+
+    def evidence_problems(self) -> list[tuple[str | None, str]]:
+        """Why this run or baseline cannot serve as evidence: (suite or None for the whole run, one-line reason).
+
+        Empty when it is `complete`, holds samples, and holds every sample its suites have at its limit.
+        """
+        rec = self.record
+        if rec.status != "complete":
+            why = rec.skip_reason or rec.error
+            return [(None, f"{self.label}: status {rec.status!r}, not complete" + (f" ({why})" if why else ""))]
+        if not self.samples:
+            return [(None, f"{self.label}: holds no samples")]
+        problems: list[tuple[str | None, str]] = []
+        counts: dict[str, int] = {}
+        for p in self.samples:
+            counts[p.suite] = counts.get(p.suite, 0) + 1
+        for suite in sorted(set(rec.suites) | set(counts)):
+            expected, have = self.expected_samples(suite), counts.get(suite, 0)
+            if expected is None and suite not in rec.suites:
+                problems.append((suite, f"{self.label}: samples of suite {suite!r}, which the run does not list"))
+            elif expected is not None and have < expected:
+                at = f" at limit {self.limit}" if self.limit is not None else ""
+                problems.append(
+                    (suite, f"{self.label}: partial: {have} of the {expected} samples of suite {suite!r}{at}")
+                )
+        return problems
+
 
 def estimate(d: dict | None) -> Estimate | None:
     if not d:

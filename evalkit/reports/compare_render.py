@@ -57,8 +57,19 @@ def _score_change(c: SampleChange) -> str:
 
 
 def _pair_title(pair: PairComparison) -> str:
-    status = "REGRESSION" if pair.has_regression else "no failing regression"
+    if pair.has_regression:
+        status = "REGRESSION"
+    elif pair.problems:
+        status = "REFUSED (incomplete evidence)"
+    elif pair.perf_failures:
+        status = "PERFORMANCE GATE FAILED"
+    else:
+        status = "no failing regression"
     return f"{pair.candidate.label} vs {pair.reference.label}: {status}"
+
+
+def _failures(pair: PairComparison) -> list[str]:
+    return [f"refused: {text}" for _, text in pair.problems] + list(pair.perf_failures)
 
 
 METRIC_HEADERS = ["suite", "metric", "reference", "candidate", "diff (paired, 95% CI)", "n pairs", "verdict"]
@@ -73,8 +84,9 @@ def comparison_markdown(comp: Comparison) -> str:
         if pair.setting_diff:
             diffs = ", ".join(f"{k}: {a} → {b}" for k, (a, b) in pair.setting_diff.items())
             parts += [f"**Setting changes:** {diffs}", ""]
+        parts += [f"- **FAIL** {line}" for line in _failures(pair)]
         parts += [f"- note: {n}" for n in pair.notes]
-        if pair.notes:
+        if pair.notes or _failures(pair):
             parts.append("")
         parts.append(md_table(METRIC_HEADERS, _metric_rows(pair)) if pair.metrics else "_no common suite metrics_")
         if pair.new_errors:
@@ -123,7 +135,7 @@ def comparison_html(comp: Comparison) -> str:
         f"({esc(comp.reference.path)})<br>{esc(setting_line(comp.reference.setting))}<br>threshold {comp.threshold:g}</p>"
     ]
     for pair in comp.pairs:
-        cls = "bad" if pair.has_regression else "good"
+        cls = "bad" if pair.failed else "good"
         body.append(f"<h2 class='{cls}'>{esc(_pair_title(pair))}</h2>")
         body.append(f"<p class='muted'>candidate: {esc(pair.candidate.path)}</p>")
         if pair.setting_diff:
@@ -132,6 +144,8 @@ def comparison_html(comp: Comparison) -> str:
                 + esc(", ".join(f"{k}: {a} → {b}" for k, (a, b) in pair.setting_diff.items()))
                 + "</p>"
             )
+        if _failures(pair):
+            body.append("<ul class='bad'>" + "".join(f"<li>FAIL {esc(n)}</li>" for n in _failures(pair)) + "</ul>")
         if pair.notes:
             body.append("<ul>" + "".join(f"<li>{esc(n)}</li>" for n in pair.notes) + "</ul>")
         if pair.metrics:

@@ -5,6 +5,11 @@ regression (or improvement) only when its paired 95% interval excludes zero; a r
 comparison only on a gating metric (the task's primary metric, or those named with `metrics=`) and only
 when |diff| exceeds `threshold`. A sample that answered in the reference but errors in the candidate
 also fails the comparison (unless `fail_on_new_errors=False`).
+
+Nothing passes on no evidence: a side that is not `complete`, holds no samples or fewer than its suites hold at
+its limit, a suite whose content differs between the two, or no suite or answered sample in common is a
+*problem* that fails the comparison with its reason. Optional performance gates fail when the candidate's
+end-to-end latency median or peak memory exceeds `max_latency_ratio` / `max_memory_ratio` x the reference's.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from evalkit.errors import EvalkitError
+from evalkit.gates import describe_setting_diff, setting_diff
 from evalkit.records import Prediction
 from evalkit.reports.baseline import load_run_or_baseline
 from evalkit.reports.common import MEMORY_KEYS, RunView, estimate, metric_info
@@ -77,15 +83,43 @@ class PairComparison:
     perf: list[PerfRatio]
     notes: list[str] = field(default_factory=list)
     fail_on_new_errors: bool = True
+    # Why the evidence is not enough: (suite, or None for the whole pair, one-line reason). Any problem fails.
+    problems: list[tuple[str | None, str]] = field(default_factory=list)
+    perf_failures: list[str] = field(default_factory=list)  # the performance gates that failed, one line each
+    same_score_answers: int = 0  # samples whose answer text changed while every score stayed the same
 
     @property
     def setting_diff(self) -> dict[str, tuple]:
-        a, b = self.reference.setting, self.candidate.setting
-        return {k: (a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
+        return setting_diff(self.reference.setting, self.candidate.setting)
 
     @property
     def has_regression(self) -> bool:
         return any(m.fails for m in self.metrics) or (self.fail_on_new_errors and bool(self.new_errors))
+
+    @property
+    def failed(self) -> bool:
+        """A regression, a refused piece of evidence or a performance gate: the comparison fails."""
+        return self.has_regression or bool(self.problems) or bool(self.perf_failures)
+
+    def problems_for(self, suite: str) -> list[str]:
+        return [text for s, text in self.problems if s is None or s == suite]
+
+    def failure_lines(self) -> list[str]:
+        """One line per reason the comparison fails, each naming the setting differences."""
+        differs = describe_setting_diff(self.reference.setting, self.candidate.setting, "the reference")
+        suffix = f" ({differs})" if differs else ""
+        lines = [f"refused: {text}" for _, text in self.problems]
+        for m in self.metrics:
+            if m.fails:
+                lines.append(
+                    f"regression: {m.suite} {m.metric} {m.diff.mean:+.3f} [95% CI {m.diff.low:+.3f}, {m.diff.high:+.3f}]"
+                    f" over {m.diff.n} samples{suffix}"
+                )
+        if self.fail_on_new_errors and self.new_errors:
+            listed = ", ".join(self.new_errors[:5]) + (" ..." if len(self.new_errors) > 5 else "")
+            lines.append(f"{len(self.new_errors)} newly failing samples: {listed}{suffix}")
+        lines += [f"{text}{suffix}" for text in self.perf_failures]
+        return [f"{self.candidate.label} vs {self.reference.label}: {line}" for line in lines]
 
 
 @dataclass
@@ -97,6 +131,10 @@ class Comparison:
     @property
     def has_regression(self) -> bool:
         return any(p.has_regression for p in self.pairs)
+
+    @property
+    def failed(self) -> bool:
+        return any(p.failed for p in self.pairs)
 
     def to_markdown(self) -> str:
         from evalkit.reports.compare_render import comparison_markdown  # avoid a cycle
@@ -163,19 +201,31 @@ def _metric_diffs(
     return out
 
 
-def _changes(ref: RunView, cand: RunView) -> tuple[list[SampleChange], list[str]]:
+def _scores_differ(a: dict[str, float], b: dict[str, float]) -> list[str]:
+    """The metrics whose values differ (NaN equals NaN; a metric on one side only differs)."""
+
+    def same(x: float | None, y: float | None) -> bool:
+        if x is None or y is None:
+            return False
+        return (math.isnan(x) and math.isnan(y)) or abs(x - y) <= CHANGE_EPS
+
+    return [m for m in sorted(set(a) | set(b)) if not same(a.get(m), b.get(m))]
+
+
+def _changes(ref: RunView, cand: RunView) -> tuple[list[SampleChange], list[str], int]:
+    """Samples whose failure or scores changed (worst first), newly failing ids, and how many changed only their
+    answer text: those are counted, not listed, since no score moved."""
     ri, ci = _index(ref.samples), _index(cand.samples)
-    changes, new_errors = [], []
+    changes, new_errors, same_score = [], [], 0
     for key in sorted(set(ri) & set(ci)):
         a, b = ri[key], ci[key]
-        scores_changed = set(a.scores) != set(b.scores) or any(
-            abs(a.scores[m] - b.scores[m]) > CHANGE_EPS
-            for m in a.scores
-            if not (math.isnan(a.scores[m]) and math.isnan(b.scores[m]))
-        )
-        if a.answer == b.answer and a.failed == b.failed and not scores_changed:
+        differ = [] if a.failed or b.failed else _scores_differ(a.scores, b.scores)
+        if a.failed == b.failed and not differ:
+            same_score += a.answer != b.answer
             continue
-        metric = ref.primary(key[0])
+        primary = ref.primary(key[0])
+        # Show the primary metric when it moved, else the first metric that did.
+        metric = primary if (primary in differ or not differ) else differ[0]
         ra, cb = _score(a, metric), _score(b, metric)
         if b.failed and not a.failed:
             badness = math.inf
@@ -204,7 +254,7 @@ def _changes(ref: RunView, cand: RunView) -> tuple[list[SampleChange], list[str]
             )
         )
     changes.sort(key=lambda c: (-c.badness, c.suite, c.sample_id))
-    return changes, new_errors
+    return changes, new_errors, same_score
 
 
 def _perf(ref: RunView, cand: RunView) -> list[PerfRatio]:
@@ -221,18 +271,10 @@ def _perf(ref: RunView, cand: RunView) -> list[PerfRatio]:
 
 def _notes(ref: RunView, cand: RunView) -> list[str]:
     notes = []
-    for view in (ref, cand):
-        if view.record.status != "complete":
-            notes.append(f"{view.label}: status {view.record.status}")
     for suite in sorted(set(ref.record.suites) | set(cand.record.suites)):
         a, b = ref.record.suites.get(suite), cand.record.suites.get(suite)
         if a is None or b is None:
             notes.append(f"suite {suite} only in {ref.label if b is None else cand.label}")
-        elif a.get("content_hash") != b.get("content_hash"):
-            notes.append(
-                f"suite {suite} content differs ({a.get('version')}/{a.get('content_hash')} vs "
-                f"{b.get('version')}/{b.get('content_hash')}): differences use common sample ids only"
-            )
     weights = [(v.record.provenance.get("weights") or {}).get("sha256") for v in (ref, cand)]
     if all(weights) and weights[0] != weights[1]:
         notes.append(f"weights differ: {weights[0][:12]} vs {weights[1][:12]} (another checkpoint or revision)")
@@ -242,6 +284,104 @@ def _notes(ref: RunView, cand: RunView) -> list[str]:
     return notes
 
 
+def _problems(
+    ref: RunView, cand: RunView, metrics: list[MetricDiff], explicit_metrics: bool
+) -> list[tuple[str | None, str]]:
+    problems = ref.evidence_problems() + cand.evidence_problems()
+    common = sorted(set(ref.record.suites) & set(cand.record.suites))
+    if not common:
+        problems.append(
+            (
+                None,
+                f"no suite in common ({ref.label}: {sorted(ref.record.suites)}; "
+                f"{cand.label}: {sorted(cand.record.suites)})",
+            )
+        )
+    for suite in common:
+        a, b = ref.record.suites[suite].get("content_hash"), cand.record.suites[suite].get("content_hash")
+        if a != b:
+            problems.append(
+                (
+                    suite,
+                    f"suite {suite!r} content differs ({a} vs {b}): the scores are not comparable; "
+                    "re-record the baseline",
+                )
+            )
+        gated = [m for m in metrics if m.suite == suite and m.gating]
+        # With --metric, suites that do not score the named metrics are not gated; without it each suite's
+        # primary metric must be there.
+        missing = not gated and not explicit_metrics and suite in ref.summary and suite in cand.summary
+        if missing or any(m.diff.n == 0 for m in gated):
+            problems.append((suite, f"suite {suite!r}: no gated metric over a sample answered in both runs"))
+    if common and explicit_metrics and not any(m.gating for m in metrics):
+        problems.append((None, "none of the --metric names is scored in a suite both runs hold"))
+    return problems
+
+
+def _perf_failures(
+    ref: RunView, cand: RunView, max_latency_ratio: float | None, max_memory_ratio: float | None
+) -> list[str]:
+    out = []
+    if max_latency_ratio is not None:
+        a, b = ref.latency_median("end_to_end"), cand.latency_median("end_to_end")
+        if math.isnan(a) or math.isnan(b) or a <= 0:
+            out.append(
+                "latency gate: no end-to-end latency median in "
+                + (ref.label if math.isnan(a) or a <= 0 else cand.label)
+            )
+        elif b / a > max_latency_ratio:
+            out.append(
+                f"latency gate: end-to-end median {b:.1f} ms vs {a:.1f} ms = {b / a:.2f}x the reference "
+                f"(limit {max_latency_ratio:g}x)"
+            )
+    if max_memory_ratio is not None:
+        key = next(
+            (
+                k
+                for k in ("peak_allocated", "peak_rss")
+                if not math.isnan(ref.memory_mb(k)) and not math.isnan(cand.memory_mb(k))
+            ),
+            None,
+        )
+        if key is None:
+            out.append("memory gate: no peak memory figure (peak_allocated or peak_rss) in both runs")
+        else:
+            a, b = ref.memory_mb(key), cand.memory_mb(key)
+            if a > 0 and b / a > max_memory_ratio:
+                out.append(
+                    f"memory gate: {key} {b:.0f} MiB vs {a:.0f} MiB = {b / a:.2f}x the reference (limit {max_memory_ratio:g}x)"
+                )
+    return out
+
+
+def check_gate_metrics(reference: RunView, others: Sequence[RunView], metrics: Sequence[str] | None) -> None:
+    """Refuse (EvalkitError, exit 2) a --metric that no registry or summary knows, or that no compared run scores:
+    a misspelt gate must not silently gate nothing."""
+    if not metrics:
+        return
+    try:
+        from evalkit.metrics import METRICS
+
+        known = set(METRICS)
+    except ImportError:  # pragma: no cover - evalkit.metrics is part of the package
+        known = set()
+    scored = {m for view in (reference, *others) for s in view.summary.values() for m in (s.get("metrics") or {})}
+    for name in metrics:
+        if name not in known | scored:
+            raise EvalkitError(f"--metric {name!r}: unknown metric (known: {', '.join(sorted(known | scored))})")
+        if name not in scored:
+            raise EvalkitError(
+                f"--metric {name!r}: no compared run scores it (scored: {', '.join(sorted(scored)) or 'nothing'})"
+            )
+
+
+def _check_number(name: str, value: float | None, *, positive: bool) -> None:
+    if value is None:
+        return
+    if not math.isfinite(value) or value < 0 or (positive and value == 0):
+        raise EvalkitError(f"{name} must be a finite number {'> 0' if positive else '>= 0'}, got {value}")
+
+
 def compare_views(
     reference: RunView,
     others: Sequence[RunView],
@@ -249,20 +389,33 @@ def compare_views(
     threshold: float = 0.0,
     metrics: Sequence[str] | None = None,
     fail_on_new_errors: bool = True,
+    max_latency_ratio: float | None = None,
+    max_memory_ratio: float | None = None,
 ) -> Comparison:
+    _check_number("threshold", threshold, positive=False)
+    _check_number("max_latency_ratio", max_latency_ratio, positive=True)
+    _check_number("max_memory_ratio", max_memory_ratio, positive=True)
+    check_gate_metrics(reference, others, metrics)
     pairs = []
     for cand in others:
-        changes, new_errors = _changes(reference, cand)
+        changes, new_errors, same_score = _changes(reference, cand)
+        diffs = _metric_diffs(reference, cand, threshold, metrics)
+        notes = _notes(reference, cand)
+        if same_score:
+            notes.append(f"{same_score} samples answer differently with the same scores (not listed as changed)")
         pairs.append(
             PairComparison(
                 reference=reference,
                 candidate=cand,
-                metrics=_metric_diffs(reference, cand, threshold, metrics),
+                metrics=diffs,
                 changes=changes,
                 new_errors=new_errors,
                 perf=_perf(reference, cand),
-                notes=_notes(reference, cand),
+                notes=notes,
                 fail_on_new_errors=fail_on_new_errors,
+                problems=_problems(reference, cand, diffs, bool(metrics)),
+                perf_failures=_perf_failures(reference, cand, max_latency_ratio, max_memory_ratio),
+                same_score_answers=same_score,
             )
         )
     return Comparison(reference=reference, pairs=pairs, threshold=threshold)
@@ -274,13 +427,20 @@ def compare(
     threshold: float = 0.0,
     metrics: Sequence[str] | None = None,
     fail_on_new_errors: bool = True,
+    max_latency_ratio: float | None = None,
+    max_memory_ratio: float | None = None,
 ) -> Comparison:
     """Compare paths[0] (run dir or baseline file) with each of paths[1:]."""
     if len(paths) < 2:
         raise EvalkitError("compare needs at least two runs or baselines (the first is the reference)")
-    if threshold < 0:
-        raise EvalkitError(f"threshold must be >= 0, got {threshold}")
+    _check_number("threshold", threshold, positive=False)
     views = [load_run_or_baseline(Path(p)) for p in paths]
     return compare_views(
-        views[0], views[1:], threshold=threshold, metrics=metrics, fail_on_new_errors=fail_on_new_errors
+        views[0],
+        views[1:],
+        threshold=threshold,
+        metrics=metrics,
+        fail_on_new_errors=fail_on_new_errors,
+        max_latency_ratio=max_latency_ratio,
+        max_memory_ratio=max_memory_ratio,
     )
