@@ -152,3 +152,23 @@ def test_reports_show_truncation_budgets_and_directionless_metrics(tmp_path, ima
     assert "3/3 tokens</span> <span class='bad'>truncated</span>" in html and "Truncated answers" in html
     assert arrow("yes_ratio") == "↕" and arrow("score") == "↑" and arrow("located_cer") == "↓"
     assert _verdict(Estimate(0.2, 0.1, 0.3, 10), None) == "changed"  # a directionless metric never regresses
+
+
+def test_markdown_breaks_the_primary_score_down_by_question_type_and_difficulty():
+    from test_records import make_prediction
+
+    from evalkit.records import summarize
+    from evalkit.reports.common import RunView
+    from evalkit.reports.markdown import breakdown_table
+
+    preds = []
+    for i in range(4):
+        p = make_prediction(i, "describe-basic")
+        p.tags = {"type": "yes_no" if i % 2 else "free_form", "difficulty": "hard" if i == 3 else "easy"}
+        preds.append(p)
+    record = make_record()
+    record.summary = summarize(preds)
+    table = breakdown_table(RunView(Path("x"), "run", record, preds))
+    assert (
+        "| describe-basic | score ↑ | free_form 0.80 (2) · yes_no 0.70 (2) | easy 0.80 (3) · hard 0.60 (1) |" in table
+    )

@@ -154,7 +154,12 @@ def fmt_estimate(est: Estimate | dict | None, digits: int = 3) -> str:
 
 def setting_line(setting: dict) -> str:
     keys = [k for k in SETTING_KEYS if k in setting] + sorted(k for k in setting if k not in SETTING_KEYS)
-    return " · ".join(f"{k}={fmt(setting[k])}" for k in keys)
+
+    def value(k: str) -> str:
+        # null max_new_tokens: every sample generated up to its own budget (recorded per sample)
+        return "per-sample" if k == "max_new_tokens" and setting[k] is None else fmt(setting[k])
+
+    return " · ".join(f"{k}={value(k)}" for k in keys)
 
 
 def md_escape(text: Any) -> str:

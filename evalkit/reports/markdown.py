@@ -49,6 +49,32 @@ def scores_table(view: RunView) -> str:
     return md_table(["suite", "task", "n", "errors", "metric", "unit", "mean [95% CI]"], rows)
 
 
+BREAKDOWN_TAGS = ("type", "difficulty")  # question type (added by the runner) and the suites' difficulty tag
+
+
+def breakdown_table(view: RunView) -> str:
+    """Each suite's primary metric by question type and by difficulty: mean (n), so a mixed score can be read."""
+    rows = []
+    for suite, data in view.summary.items():
+        primary = view.primary(suite)
+        cells = []
+        for tag in BREAKDOWN_TAGS:
+            parts = [
+                f"{key.split('=', 1)[1]} {fmt(ests[primary]['mean'], 2)} ({ests[primary]['n']})"
+                for key, ests in sorted(data.get("by_tag", {}).items(), key=_level_order)
+                if key.startswith(tag + "=") and primary in ests
+            ]
+            cells.append(" · ".join(parts) or "–")
+        if any(c != "–" for c in cells):
+            rows.append([suite, f"{primary} {arrow(primary)}" if primary else "", *cells])
+    return md_table(["suite", "primary metric: mean (n)", "by question type", "by difficulty"], rows) if rows else ""
+
+
+def _level_order(item: tuple[str, dict]) -> tuple[int, str]:
+    value = item[0].split("=", 1)[-1]
+    return (("easy", "medium", "hard").index(value) if value in ("easy", "medium", "hard") else 3, item[0])
+
+
 PERF_HEADERS = ["measure", "unit", "median", "p90", "n"]
 
 
@@ -131,6 +157,9 @@ def run_markdown(view: RunView) -> str:
     if rec.status == "running":
         parts += ["", "_run.json still says running: the run was killed; scores are over the samples on disk._"]
     parts += ["", "### Scores (mean [95% bootstrap CI]; ↑ higher is better, ↓ lower is better)", "", scores_table(view)]
+    breakdown = breakdown_table(view)
+    if breakdown:
+        parts += ["", breakdown]
     truncated = truncation_line(view)
     if truncated:
         parts += ["", truncated]
