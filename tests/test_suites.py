@@ -306,3 +306,13 @@ def test_regenerated_manifest_and_readme_match(tmp_path):
     make_suites.write_suite("compare", tmp_path)
     for name in ("manifest.jsonl", "suite.json", "README.md"):
         assert (tmp_path / "compare" / name).read_bytes() == (DATASETS_DIR / "compare" / name).read_bytes(), name
+
+
+def test_index_readme_matches_the_committed_suites_and_the_scorer():
+    """datasets/README.md (table, worked examples) is what the generator makes from the committed suites with
+    today's metrics: a scoring change that alters an example must regenerate the page."""
+    _make_suites_module()  # puts scripts/ on sys.path
+    from suitegen import SUITES
+    from suitegen.docs import index_readme
+
+    assert index_readme(DATASETS_DIR, list(SUITES)) == (DATASETS_DIR / "README.md").read_text(encoding="utf-8")
