@@ -27,7 +27,10 @@ OPTION_DEFAULTS = {
     "batch-size": ("1", "batch size(s), comma-separated"),
     "device": ("auto", "auto, cpu, cuda or cuda:N"),
     "num-crops": (None, "HD crops per image (default: 4 for the tiny model on CPU, else the checkpoint's)"),
-    "max-new-tokens": (None, "tokens to generate (default: 16 for the tiny model, else 64)"),
+    "max-new-tokens": (
+        None,
+        "tokens to generate per sample (default: 16 for the tiny model, else each sample's own budget)",
+    ),
     "limit": (None, "at most this many samples per suite"),
     "baseline": (None, "baseline file (default reports/baselines/<model>/<revision or 'default'>.json)"),
     "reference-setting": ("float32-eager", "DTYPE-ATTN whose answers the agreement tests compare against"),

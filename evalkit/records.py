@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.errors import EvalkitError, OutputError
+from evalkit.metrics import yes_no_f1_estimate
 from evalkit.record_types import check_prediction, check_record
 from evalkit.stats import DEFAULT_SEED, Stats, bootstrap_mean_ci
 
@@ -81,6 +82,10 @@ class Prediction:
     # The sample's reference labels as scored (e.g. {"text": ..., "keywords": [...], "forbidden": [...]}),
     # copied by the runner so that reports can show the reference without reading the suite.
     labels: dict[str, Any] = field(default_factory=dict)
+    # The generation budget this sample ran under, and whether the answer hit it before a stop token (the model
+    # was cut off). Optional: records written before budgets existed have neither.
+    max_new_tokens: int | None = None
+    truncated: bool | None = None
 
     @property
     def failed(self) -> bool:
@@ -109,6 +114,8 @@ class Prediction:
                 decode_tokens_per_s=None if tps is None else float(tps),
                 error=d.get("error"),
                 labels=dict(d.get("labels") or {}),
+                max_new_tokens=None if d.get("max_new_tokens") is None else int(d["max_new_tokens"]),
+                truncated=None if d.get("truncated") is None else bool(d["truncated"]),
             )
         except KeyError as exc:
             raise EvalkitError(f"prediction is missing field {exc.args[0]!r}") from None
@@ -241,8 +248,19 @@ def _estimates(values_by_metric: dict[str, list[float]]) -> dict[str, dict]:
     }
 
 
+def _yes_no_estimates(preds: list[Prediction]) -> dict[str, dict]:
+    """Corpus-level yes/no metrics (F1 is not a mean of per-sample values) over the yes/no samples in `preds`."""
+    rows = [p for p in preds if p.labels.get("type") == "yes_no" and p.labels.get("answers")]
+    if not rows:
+        return {}
+    golds = [p.labels["answers"][0] == "yes" for p in rows]
+    said = [None if "yes_ratio" not in p.scores else p.scores["yes_ratio"] == 1.0 for p in rows]
+    return {"yes_no_f1": yes_no_f1_estimate(golds, said, seed=DEFAULT_SEED).to_dict()}
+
+
 def summarize(predictions: Iterable[Prediction]) -> dict:
-    """Per suite: n, n_errors, per-metric Estimate and per-tag (key=value) Estimates (failed samples excluded)."""
+    """Per suite: n, n_errors, n_truncated, per-metric Estimate and per-tag (key=value) Estimates (failed samples
+    excluded); yes/no suites and tags also get `yes_no_f1`."""
     grouped: dict[str, list[Prediction]] = {}
     for p in predictions:
         grouped.setdefault(p.suite, []).append(p)
@@ -251,7 +269,10 @@ def summarize(predictions: Iterable[Prediction]) -> dict:
         ok = [p for p in preds if not p.failed]
         metrics: dict[str, list[float]] = {}
         by_tag: dict[str, dict[str, list[float]]] = {}
+        tag_preds: dict[str, list[Prediction]] = {}
         for p in ok:
+            for key, tag_value in p.tags.items():
+                tag_preds.setdefault(f"{key}={tag_value}", []).append(p)
             for metric, value in p.scores.items():
                 metrics.setdefault(metric, []).append(value)
                 for key, tag_value in p.tags.items():
@@ -259,8 +280,11 @@ def summarize(predictions: Iterable[Prediction]) -> dict:
         summary[suite] = {
             "n": len(preds),
             "n_errors": len(preds) - len(ok),
-            "metrics": _estimates(metrics),
-            "by_tag": {tag: _estimates(vals) for tag, vals in sorted(by_tag.items())},
+            "n_truncated": sum(p.truncated is True for p in ok),
+            "metrics": {**_estimates(metrics), **_yes_no_estimates(ok)},
+            "by_tag": {
+                tag: {**_estimates(vals), **_yes_no_estimates(tag_preds[tag])} for tag, vals in sorted(by_tag.items())
+            },
         }
     return summary
 

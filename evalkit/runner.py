@@ -38,7 +38,7 @@ from evalkit.records import (
     write_skipped_run,
 )
 from evalkit.settings import EvalConfig, ModelConfig, RuntimeConfig
-from evalkit.suites import Sample, Suite, resolve_suites
+from evalkit.suites import Sample, Suite, question_text, resolve_suites
 
 log = logging.getLogger(__name__)
 
@@ -99,24 +99,47 @@ def load(cfg: EvalConfig) -> LoadedModel:
 
 
 def _labels(sample: Sample) -> dict:
-    labels: dict = {}
+    labels: dict = {"type": sample.type}
     if sample.reference is not None:
         labels["reference"] = sample.reference
-    if sample.fields:
-        labels["fields"] = dict(sample.fields)
+    if sample.answers:
+        labels["answers"] = list(sample.answers)
+    if sample.choices:
+        labels["choices"] = list(sample.choices)
+    if sample.type == "short_answer":
+        labels["match"] = sample.match
     if sample.keywords:
-        labels["keywords"] = [list(group) for group in sample.keywords]
+        labels["keywords"] = [g.to_json() if hasattr(g, "to_json") else list(g) for g in sample.keywords]
     if sample.forbidden:
         labels["forbidden"] = list(sample.forbidden)
     return labels
 
 
-def _failed(sample: Sample, prompt: str, error: BaseException) -> Prediction:
+def _tags(sample: Sample) -> dict[str, str]:
+    # The question type is a tag of every prediction, so reports break scores down by it.
+    return {**sample.tags, "type": sample.type}
+
+
+def _failed(sample: Sample, prompt: str, error: BaseException, budget: int | None = None) -> Prediction:
     return Prediction(
-        sample_id=sample.id, suite=sample.suite, task=sample.task, tags=dict(sample.tags),
+        sample_id=sample.id, suite=sample.suite, task=sample.task, tags=_tags(sample),
         images=[str(p) for p in sample.images], prompt=prompt, answer=None, answer_token_ids=[], scores={},
         timings_ms={}, tokens={}, decode_tokens_per_s=None, error=f"{type(error).__name__}: {error}", labels=_labels(sample),
+        max_new_tokens=budget,
     )  # fmt: skip
+
+
+def budgets(loaded: LoadedModel, samples: Sequence[Sample], runtime: RuntimeConfig) -> dict[str, int]:
+    """Each sample's max_new_tokens: runtime.max_new_tokens when set (one override for every sample), else the
+    sample's own budget from its labels, counted with this model's tokenizer (metrics.token_budget)."""
+    if runtime.max_new_tokens is not None:
+        return {s.id: runtime.max_new_tokens for s in samples}
+    tokenizer = loaded.processor.tokenizer
+
+    def count(text: str) -> int:
+        return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    return {s.id: metrics.token_budget(s, count) for s in samples}
 
 
 def _generate_once(loaded: LoadedModel, samples: Sequence[Sample], prompts: list[str], max_new_tokens: int):
@@ -141,18 +164,22 @@ def _generate_once(loaded: LoadedModel, samples: Sequence[Sample], prompts: list
     return inputs, new_tokens, timing, tracker
 
 
-def _answer_ids(row: torch.Tensor, stop_ids: set[int]) -> list[int]:
+def _answer_ids(row: torch.Tensor, stop_ids: set[int], budget: int) -> tuple[list[int], bool]:
+    """The answer's tokens, cut at the first stop token or at the sample's own budget, and whether it was cut
+    off by the budget. A batch generates up to its largest budget; cutting each row to its own budget gives the
+    tokens a batch of one would have produced (greedy decoding: a row does not depend on the others)."""
     ids = []
-    for token in row.tolist():
+    for token in row.tolist()[:budget]:
         if token in stop_ids:
-            break
+            return ids, False
         ids.append(token)
-    return ids
+    return ids, len(ids) >= budget
 
 
 def predict(loaded: LoadedModel, samples: Sequence[Sample], runtime: RuntimeConfig) -> list[Prediction]:
     """Answer, score and time one batch; a sample whose images cannot be read fails alone, a generation error fails the batch."""
-    prompts = {s.id: build_prompt(s.question, len(s.images)) for s in samples}
+    prompts = {s.id: build_prompt(question_text(s), len(s.images)) for s in samples}
+    limits = budgets(loaded, samples, runtime)
     ready, results = [], {}
     for s in samples:
         try:
@@ -162,24 +189,23 @@ def predict(loaded: LoadedModel, samples: Sequence[Sample], runtime: RuntimeConf
                 load_image(path)
             ready.append(s)
         except EvalkitError as exc:
-            results[s.id] = _failed(s, prompts[s.id], exc)
+            results[s.id] = _failed(s, prompts[s.id], exc, limits[s.id])
     if ready:
         batch_prompts = [prompts[s.id] for s in ready]
+        longest = max(limits[s.id] for s in ready)
         try:
-            runs = [
-                _generate_once(loaded, ready, batch_prompts, runtime.max_new_tokens) for _ in range(runtime.repeats)
-            ]
+            runs = [_generate_once(loaded, ready, batch_prompts, longest) for _ in range(runtime.repeats)]
         except (RuntimeError, ValueError, EvalkitError) as exc:  # CUDA OOM is a RuntimeError
             if loaded.device.type == "cuda":
                 torch.cuda.empty_cache()
             for s in ready:
-                results[s.id] = _failed(s, prompts[s.id], exc)
+                results[s.id] = _failed(s, prompts[s.id], exc, limits[s.id])
         else:
-            results.update(_predictions(loaded, ready, batch_prompts, runs))
+            results.update(_predictions(loaded, ready, batch_prompts, runs, limits))
     return [results[s.id] for s in samples]
 
 
-def _predictions(loaded: LoadedModel, samples, prompts, runs) -> dict[str, Prediction]:
+def _predictions(loaded: LoadedModel, samples, prompts, runs, limits: dict[str, int]) -> dict[str, Prediction]:
     inputs, new_tokens, _, _ = runs[0]  # greedy: every repeat gives the same tokens, the first is kept
     stop_ids = set(loaded.processor.stop_token_ids) | {loaded.processor.pad_token_id}
     image_positions = loaded.model.image_positions(inputs["input_ids"]).sum(dim=1).tolist()
@@ -190,15 +216,15 @@ def _predictions(loaded: LoadedModel, samples, prompts, runs) -> dict[str, Predi
     rates = [r for r in (run[2].decode_tokens_per_s for run in runs) if r is not None]
     out = {}
     for i, (sample, prompt) in enumerate(zip(samples, prompts, strict=True)):
-        ids = _answer_ids(new_tokens[i], stop_ids)
+        ids, truncated = _answer_ids(new_tokens[i], stop_ids, limits[sample.id])
         answer = loaded.processor.decode(ids)
         out[sample.id] = Prediction(
-            sample_id=sample.id, suite=sample.suite, task=sample.task, tags=dict(sample.tags),
+            sample_id=sample.id, suite=sample.suite, task=sample.task, tags=_tags(sample),
             images=[str(p) for p in sample.images], prompt=prompt, answer=answer, answer_token_ids=ids,
             scores=metrics.score_sample(sample, answer), timings_ms=dict(timings),
             tokens={"prompt": int(prompt_lengths[i]), "image": int(image_positions[i]), "generated": len(ids)},
             decode_tokens_per_s=statistics.median(rates) if rates else None,  # per sequence
-            labels=_labels(sample),
+            labels=_labels(sample), max_new_tokens=limits[sample.id], truncated=truncated,
         )  # fmt: skip
     return out
 

@@ -52,7 +52,8 @@ class RuntimeConfig:
     dtype: str = "float32"
     attn: str = "sdpa"
     batch_size: int = 1
-    max_new_tokens: int = 32
+    # None: each sample's own budget from its labels (metrics.token_budget); a number: that budget for every sample
+    max_new_tokens: int | None = None
     num_crops: int | None = None  # None: the checkpoint's preprocessor_config.json
     warmup: int = 1  # untimed generations before measuring
     repeats: int = 1  # timed generations per batch; per-sample timings are their median
@@ -66,7 +67,7 @@ class RuntimeConfig:
         if self.device.split(":")[0] not in DEVICE_NAMES:
             raise ConfigError(f"runtime.device={self.device!r}: expected auto, cpu, cuda or cuda:N")
         for name in ("batch_size", "max_new_tokens", "repeats"):
-            if getattr(self, name) < 1:
+            if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ConfigError(f"runtime.{name}={getattr(self, name)}: must be at least 1")
         if self.warmup < 0:
             raise ConfigError(f"runtime.warmup={self.warmup}: must be 0 or more")

@@ -11,13 +11,22 @@ Manifest fields (anything else is an error, so a typo never silently drops a lab
 
     id              str, unique in the suite
     images          list of paths relative to the manifest (compare: exactly 2)
-    question        str, plain text; the harness adds image tags and the chat format
-    reference       str, ocr only (required): exact expected text
-    fields          {name: text}, ocr only: parts the question asks for (title, author...)
-    case_sensitive  bool, ocr only (default true)
-    keywords        list of groups, each a list of acceptable alternatives; describe/compare (required)
-    forbidden       list of words whose mention is a hallucination; describe/compare
-    tags            {name: text}, free labels such as category or difficulty
+    question        str, plain text; the harness adds image tags, the chat format and, per type, the answer
+                    instruction (and the lettered options of a multiple-choice question): see `question_text`
+    type            question type (default: ocr "transcription", describe/compare "free_form"):
+      transcription     ocr: `reference` (required), the exact text; `case_sensitive` (default false)
+      short_answer      `answers` (required): acceptable answers; `match`: how they are compared,
+                        "exact" (default), "anls" (text read from the image), "number" (5% tolerance),
+                        "time" (a clock time); ocr also takes `case_sensitive`
+      multiple_choice   describe/compare: `choices` (2-8 option texts, lettered A, B, ...) and `answers`
+                        (exactly one letter)
+      yes_no            describe/compare: `answers`, exactly ["yes"] or ["no"]
+      free_form         describe/compare: `keywords` (required), `forbidden`
+    keywords        list of groups: a list of alternatives, or a relation {role: [alternatives], ...,
+                    "order": [roles]} whose roles must all be named in one sentence (see evalkit.keywords)
+    forbidden       list of words whose mention is a hallucination
+    tags            {name: text}, free labels such as category or difficulty ("type" is reserved: runs add
+                    the question type under it)
 
 `load_suite` validates everything before any model runs, including decoding each image header and
 checking its data with PIL's `verify()`, and raises `SuiteError("path/manifest.jsonl:12: reason")`.
@@ -48,38 +57,94 @@ SUITE_JSON = "suite.json"
 # Where suite names are looked up; EVALKIT_DATASETS points the harness at another collection.
 DATASETS_DIR: Path = Path(os.environ.get("EVALKIT_DATASETS") or Path(__file__).resolve().parents[1] / "datasets")
 
-# Which manifest fields each task accepts; "required" ones must be present.
-_COMMON = {"id", "images", "question", "tags"}
-_TASK_FIELDS = {
-    "ocr": _COMMON | {"reference", "fields", "case_sensitive"},
-    "describe": _COMMON | {"keywords", "forbidden"},
-    "compare": _COMMON | {"keywords", "forbidden"},
+QUESTION_TYPES = ("transcription", "short_answer", "multiple_choice", "yes_no", "free_form")
+# OCR keeps to types scored by character error rate (its primary metric, located_cer, exists for both).
+TASK_TYPES = {
+    "ocr": ("transcription", "short_answer"),
+    "describe": ("free_form", "short_answer", "multiple_choice", "yes_no"),
+    "compare": ("free_form", "short_answer", "multiple_choice", "yes_no"),
 }
-_REQUIRED = {
-    "ocr": ("id", "images", "question", "reference"),
-    "describe": ("id", "images", "question", "keywords"),
-    "compare": ("id", "images", "question", "keywords"),
+DEFAULT_TYPE = {"ocr": "transcription", "describe": "free_form", "compare": "free_form"}
+MATCH_MODES = ("exact", "anls", "number", "time")
+CHOICE_LETTERS = "ABCDEFGH"
+# What the harness appends to the question of each type (prompts ask for the answer alone, as plain text).
+INSTRUCTIONS = {
+    "short_answer": "Answer with a single word, number or short phrase.",
+    "multiple_choice": "Answer with the letter of the correct option.",
+    "yes_no": "Answer yes or no.",
 }
-_ALL_FIELDS = set().union(*_TASK_FIELDS.values())
+
+# Which manifest fields each question type accepts / requires, besides the common ones.
+_COMMON = {"id", "images", "question", "tags", "type"}
+_TYPE_FIELDS = {
+    "transcription": {"reference", "case_sensitive"},
+    "short_answer": {"answers", "match", "case_sensitive"},
+    "multiple_choice": {"choices", "answers"},
+    "yes_no": {"answers"},
+    "free_form": {"keywords", "forbidden"},
+}
+_TYPE_REQUIRED = {
+    "transcription": ("reference",),
+    "short_answer": ("answers",),
+    "multiple_choice": ("choices", "answers"),
+    "yes_no": ("answers",),
+    "free_form": ("keywords",),
+}
+_ALL_FIELDS = _COMMON.union(*_TYPE_FIELDS.values())
+_REMOVED_FIELDS = {
+    "fields": "field 'fields' is no longer supported: ask one field per sample (type 'short_answer' with 'answers')"
+}
 _SUITE_KEYS = ("name", "task", "version", "description")
 
 
 @dataclass(frozen=True)
+class Relation:
+    """A keyword group whose roles must all be named in one sentence (e.g. the object and how it changed)."""
+
+    roles: tuple[tuple[str, tuple[str, ...]], ...]  # (role name, alternatives), in manifest order
+    order: tuple[str, ...] = ()  # roles that must appear in this order within the sentence
+
+    def to_json(self) -> dict:
+        out: dict = {name: list(alts) for name, alts in self.roles}
+        if self.order:
+            out["order"] = list(self.order)
+        return out
+
+
+@dataclass(frozen=True)
 class Sample:
-    """One question about one or more images, with the labels its task is scored against."""
+    """One question about one or more images, with the labels its question type is scored against."""
 
     id: str
     suite: str
     task: str
     images: tuple[Path, ...]  # absolute paths
     question: str
+    type: str = ""  # one of QUESTION_TYPES; empty: the task's default
     reference: str | None = None
-    fields: dict[str, str] | None = None
-    keywords: tuple[tuple[str, ...], ...] = ()
+    answers: tuple[str, ...] = ()
+    choices: tuple[str, ...] = ()
+    match: str = "exact"
+    keywords: tuple[tuple[str, ...] | Relation, ...] = ()
     forbidden: tuple[str, ...] = ()
-    case_sensitive: bool = True
+    case_sensitive: bool = False
     tags: dict[str, str] = field(default_factory=dict)
     line: int = 0  # manifest line, for messages
+
+    def __post_init__(self) -> None:
+        if not self.type:
+            object.__setattr__(self, "type", DEFAULT_TYPE.get(self.task, ""))
+
+
+def question_text(sample: Sample) -> str:
+    """The question as the model reads it: the manifest question, the options of a multiple-choice question
+    (one per line, "A. text"), and the answer instruction of its type."""
+    parts = [sample.question.strip()]
+    if sample.type == "multiple_choice":
+        parts += [f"{CHOICE_LETTERS[i]}. {choice}" for i, choice in enumerate(sample.choices)]
+    if sample.type in INSTRUCTIONS:
+        parts.append(INSTRUCTIONS[sample.type])
+    return "\n".join(parts)
 
 
 @dataclass(frozen=True)
@@ -144,14 +209,61 @@ def _str_dict(value: Any, name: str) -> dict[str, str]:
     return {k: _str(v, f"{name}.{k}") for k, v in value.items()}
 
 
+def _keyword_group(value: Any, name: str) -> tuple[str, ...] | Relation:
+    if isinstance(value, list):
+        group = _str_list(value, name)
+        if not group:
+            raise ValueError(f"field {name!r} is an empty group")
+        return group
+    if not isinstance(value, dict):
+        raise ValueError(f"field {name!r} must be a list of alternatives or a relation object")
+    order = _str_list(value.get("order", []), f"{name}.order")
+    roles = tuple((role, _str_list(alts, f"{name}.{role}")) for role, alts in value.items() if role != "order")
+    if len(roles) < 2:
+        raise ValueError(f"relation {name!r} needs at least 2 roles (a single role is a plain group)")
+    for role, alts in roles:
+        if not alts:
+            raise ValueError(f"relation {name!r}: role {role!r} has no alternatives")
+    unknown = [r for r in order if r not in dict(roles)]
+    if unknown or len(order) == 1 or len(set(order)) != len(order):
+        raise ValueError(f"relation {name!r}: 'order' must list 2 or more distinct roles of the relation")
+    return Relation(roles, order)
+
+
+def _parse_answers(raw: dict, qtype: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(answers, choices) of a short-answer, multiple-choice or yes/no sample, checked for its type."""
+    answers = _str_list(raw["answers"], "answers") if "answers" in raw else ()
+    choices = _str_list(raw["choices"], "choices") if "choices" in raw else ()
+    if qtype == "short_answer" and not answers:
+        raise ValueError("field 'answers' is empty")
+    if qtype == "yes_no" and answers not in (("yes",), ("no",)):
+        raise ValueError(f'type \'yes_no\' needs answers ["yes"] or ["no"], got {list(answers)}')
+    if qtype == "multiple_choice":
+        if not 2 <= len(choices) <= len(CHOICE_LETTERS):
+            raise ValueError(f"type 'multiple_choice' needs 2 to {len(CHOICE_LETTERS)} choices, got {len(choices)}")
+        letters = CHOICE_LETTERS[: len(choices)]
+        if len(answers) != 1 or answers[0] not in letters:
+            raise ValueError(f"type 'multiple_choice' needs answers with one letter of {', '.join(letters)}")
+    return answers, choices
+
+
 def _parse_sample(raw: dict, task: str, suite_name: str, suite_dir: Path, line: int) -> Sample:
     """Turn one manifest object into a Sample; raises ValueError with the reason (no location)."""
+    qtype = raw.get("type", DEFAULT_TYPE[task])
+    if qtype not in QUESTION_TYPES:
+        raise ValueError(f"unknown type {qtype!r} (known: {', '.join(QUESTION_TYPES)})")
+    if qtype not in TASK_TYPES[task]:
+        raise ValueError(f"type {qtype!r} is not used by task {task!r} (allowed: {', '.join(TASK_TYPES[task])})")
     for key in raw:
+        if key in _REMOVED_FIELDS:
+            raise ValueError(_REMOVED_FIELDS[key])
         if key not in _ALL_FIELDS:
             raise ValueError(f"unknown field {key!r}")
-        if key not in _TASK_FIELDS[task]:
-            raise ValueError(f"field {key!r} is not used by task {task!r}")
-    for key in _REQUIRED[task]:
+        if key not in _COMMON | _TYPE_FIELDS[qtype]:
+            raise ValueError(f"field {key!r} is not used by type {qtype!r}")
+        if key == "case_sensitive" and task != "ocr":
+            raise ValueError(f"field 'case_sensitive' is not used by task {task!r}")
+    for key in ("id", "images", "question", *_TYPE_REQUIRED[qtype]):
         if key not in raw:
             raise ValueError(f"missing field {key!r}")
     sample_id = _str(raw["id"], "id")
@@ -165,31 +277,36 @@ def _parse_sample(raw: dict, task: str, suite_name: str, suite_dir: Path, line: 
         if Path(rel).is_absolute():
             raise ValueError(f"image path {rel!r} must be relative to the manifest")
         images.append((suite_dir / rel).resolve())
-    keywords = ()
+    keywords: tuple = ()
     if "keywords" in raw:
-        if not isinstance(raw["keywords"], list):
-            raise ValueError(f"field 'keywords' must be a list of lists, got {type(raw['keywords']).__name__}")
-        keywords = tuple(_str_list(g, f"keywords[{i}]") for i, g in enumerate(raw["keywords"]))
-        if not keywords or any(not g for g in keywords):
-            raise ValueError("field 'keywords' needs at least one group and no empty group")
-    case_sensitive = raw.get("case_sensitive", True)
+        if not isinstance(raw["keywords"], list) or not raw["keywords"]:
+            raise ValueError("field 'keywords' must be a non-empty list of groups")
+        keywords = tuple(_keyword_group(g, f"keywords[{i}]") for i, g in enumerate(raw["keywords"]))
+    case_sensitive = raw.get("case_sensitive", False)
     if not isinstance(case_sensitive, bool):
         raise ValueError(f"field 'case_sensitive' must be true or false, got {type(case_sensitive).__name__}")
-    fields = _str_dict(raw["fields"], "fields") if "fields" in raw else None
-    if fields is not None and not fields:
-        raise ValueError("field 'fields' is empty")
+    match = raw.get("match", "exact")
+    if match not in MATCH_MODES:
+        raise ValueError(f"field 'match' must be one of {', '.join(MATCH_MODES)}, got {match!r}")
+    answers, choices = _parse_answers(raw, qtype)
+    tags = _str_dict(raw.get("tags", {}), "tags")
+    if "type" in tags:
+        raise ValueError("tag 'type' is reserved: runs add the question type (the field 'type') under it")
     return Sample(
         id=sample_id,
         suite=suite_name,
         task=task,
         images=tuple(images),
         question=_str(raw["question"], "question"),
+        type=qtype,
         reference=_str(raw["reference"], "reference") if "reference" in raw else None,
-        fields=fields,
+        answers=answers,
+        choices=choices,
+        match=match,
         keywords=keywords,
         forbidden=_str_list(raw.get("forbidden", []), "forbidden"),
         case_sensitive=case_sensitive,
-        tags=_str_dict(raw.get("tags", {}), "tags"),
+        tags=tags,
         line=line,
     )
 

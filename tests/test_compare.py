@@ -48,7 +48,7 @@ def test_crafted_regression_is_flagged_and_fails(tmp_path):
     assert ocr.gating and not ocr.higher_is_better
     assert ocr.diff.mean == pytest.approx(0.2) and ocr.diff.low > 0  # CI excludes zero
     assert ocr.verdict == "regression" and ocr.fails
-    desc = _diff(comp, "describe-basic", "keyword_recall")
+    desc = _diff(comp, "describe-basic", "score")
     assert desc.verdict == "regression" and desc.fails and desc.diff.high < 0
     assert not _diff(comp, "ocr-basic", "cer").gating  # non-primary metrics are shown but do not gate
     assert comp.has_regression
@@ -74,7 +74,7 @@ def test_improvement_is_not_a_regression(tmp_path):
     cand = write_fake_run(tmp_path, "cand")
     comp = compare([ref, cand])
     assert _diff(comp, "ocr-basic", "located_cer").verdict == "improvement"
-    assert _diff(comp, "describe-basic", "keyword_recall").verdict == "improvement"
+    assert _diff(comp, "describe-basic", "score").verdict == "improvement"
     assert not comp.has_regression
     reverse = compare([cand, ref])
     assert reverse.has_regression

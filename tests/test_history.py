@@ -45,7 +45,7 @@ def test_history_table_over_three_revisions(three_revisions):
     assert set(df["kind"]) == {"run", "baseline"}
     assert list(df["commit"])[0] == "commit-r1"
     col = "ocr-basic:located_cer"
-    assert col in df.columns and "describe-basic:keyword_recall" in df.columns
+    assert col in df.columns and "describe-basic:score" in df.columns
     eager = df[df["dtype"] == "float32"]
     scores = eager.drop_duplicates("revision")[col].tolist()
     assert scores[1] - scores[0] == pytest.approx(0.05) and scores[2] - scores[0] == pytest.approx(0.1)

@@ -1,9 +1,8 @@
-"""Scoring: hand-computed CER/WER/located CER, keyword recall, forbidden rate, aggregates."""
+"""Scoring: hand-computed CER/WER/located CER, ANLS, relaxed accuracy, yes/no and choice scores, aggregates."""
 
 from __future__ import annotations
 
 import itertools
-import math
 import random
 from pathlib import Path
 
@@ -14,33 +13,41 @@ from evalkit.metrics import (
     METRICS,
     PRIMARY_METRIC,
     aggregate,
+    anls,
     cer,
-    field_cers,
-    forbidden_rate,
-    keyword_recall,
+    exact_match,
+    free_form_score,
     located_cer,
     normalize_text,
+    relaxed_accuracy,
     score_sample,
     substring_edit_distance,
+    token_budget,
     wer,
+    yes_no_f1_estimate,
+    yes_no_metrics,
 )
-from evalkit.suites import TASKS, Sample
+from evalkit.suites import TASKS, Relation, Sample
+
+
+def _sample(task="ocr", **kw) -> Sample:
+    return Sample(id="s", suite="t", task=task, images=(Path("/x.png"),), question="Q?", **kw)
 
 
 def _ocr(reference: str, **kw) -> Sample:
-    return Sample(id="s", suite="t", task="ocr", images=(Path("/x.png"),), question="Read.", reference=reference, **kw)
+    return _sample(reference=reference, **kw)
 
 
 def _desc(keywords, forbidden=(), task="describe") -> Sample:
-    groups = tuple(tuple(g) for g in keywords)
-    return Sample(id="d", suite="t", task=task, images=(Path("/x.png"),), question="Describe.", keywords=groups,
-                  forbidden=tuple(forbidden))  # fmt: skip
+    groups = tuple(g if isinstance(g, Relation) else tuple(g) for g in keywords)
+    return _sample(task, keywords=groups, forbidden=tuple(forbidden))
 
 
 def test_normalize_text():
     assert normalize_text("  Hello \n\t World  ") == "Hello World"
     assert normalize_text("ﬁne Ｆｕｌｌ") == "fine Full"  # NFKC: ligature and full-width forms
     assert normalize_text("ALONE\nMorgan", case_sensitive=False) == "alone morgan"
+    assert normalize_text("Cartographer\u2019s \u201cmap\u201d \u2014 x\u2026") == 'Cartographer\'s "map" - x...'
 
 
 @pytest.mark.parametrize(
@@ -106,6 +113,8 @@ def test_located_cer_ignores_preamble_and_counts_real_errors():
     assert located_cer(ref, "something unrelated entirely") <= 1.0
     assert located_cer("ALONE", "the title is Alone", case_sensitive=False) == 0.0
     assert located_cer("ALONE", "the title is Alone") == pytest.approx(4 / 5)
+    assert located_cer("EXIT", "Exit", case_sensitive=False) == 0.0
+    assert located_cer("The Cartographer's Daughter", "The Cartographer\u2019s Daughter") == 0.0
     # located never exceeds plain CER on the same strings
     for hyp in ("Invoice No. 000417", "Invoice 417", "xx Invoice No. 000417 yy"):
         assert located_cer(ref, hyp) <= cer(ref, hyp) + 1e-12
@@ -117,64 +126,136 @@ def test_located_cer_is_fast_for_long_texts():
     assert located_cer(ref, answer) == pytest.approx(6 / len(normalize_text(ref)))
 
 
-def test_keyword_recall_whole_words_phrases_plurals():
-    groups = [["cat", "kitten", "feline"], ["orange", "ginger", "tabby"], ["stop sign"]]
-    assert keyword_recall("A ginger CAT sits by a Stop-Sign.", groups) == 1.0
-    assert keyword_recall("Two kittens on a mat", groups) == pytest.approx(1 / 3)  # plural tolerated
-    assert keyword_recall("A category of catalogues; stop, then sign.", groups) == 0.0  # no substrings/gaps
-    assert keyword_recall("", groups) == 0.0
-    assert keyword_recall("Several galaxies and a sky full of stars", [["galaxy"], ["star"]]) == 1.0  # ies / s
-    assert keyword_recall("three boxes", [["box"]]) == 1.0  # es
-    assert keyword_recall("Revenue peaked in FY2024.", [["2024", "fy2024"]]) == 1.0
-    assert keyword_recall("it costs $4.99", [["4.99"]]) == 1.0
-    assert math.isnan(keyword_recall("anything", []))
+TABLE = "Quarterly Sales (units)\nRegion Q1 Q2\nNorth 120 135\nSouth 98 102"
 
 
-def test_forbidden_rate():
-    assert forbidden_rate("A cat on a sofa.", ["dog", "puppy"]) == 0.0
-    assert forbidden_rate("A cat and two dogs.", ["dog", "puppy"]) == 0.5
-    assert forbidden_rate("A woman in uniform.", ["man"]) == 0.0  # whole words only
-    assert forbidden_rate("anything", []) == 0.0
-    assert forbidden_rate("Dog! PUPPY!", ["dog", "puppy"]) == 1.0
+def test_markdown_and_preambles_cost_nothing_in_transcriptions():
+    md = "**Quarterly Sales (units)**\n\n| Region | Q1 | Q2 |\n|---|---|---|\n| North | 120 | 135 |\n| South | 98 | 102 |"
+    assert located_cer(TABLE, md) == 0.0
+    scores = score_sample(_ocr(TABLE), "Here is the text in the image:\n" + md)
+    assert scores == {"located_cer": 0.0, "located_cer_cs": 0.0, "cer": 0.0, "wer": 0.0}
+    bullets = "- **NO PARKING**\n- *FIRE LANE*"
+    assert score_sample(_ocr("NO PARKING\nFIRE LANE"), bullets)["located_cer"] == 0.0
+    # cer / wer keep everything except one preamble line: the exact text and nothing else
+    chatty = score_sample(_ocr("EXIT"), "The sign says EXIT and points to the right.")
+    assert chatty["located_cer"] == 0.0 and chatty["cer"] > 1.0
 
 
-def test_score_sample_ocr_and_fields():
-    plain = _ocr("NO PARKING\nFIRE LANE")
-    assert score_sample(plain, "NO PARKING FIRE LANE") == {"cer": 0.0, "wer": 0.0, "located_cer": 0.0}
-    worst = score_sample(plain, "")
-    assert worst == {"cer": 1.0, "wer": 1.0, "located_cer": 1.0}
-
-    cover = _ocr("ALONE\nA NOVEL\nMorgan Maxwell", fields={"title": "ALONE", "author": "Morgan Maxwell"},
-                 case_sensitive=False)  # fmt: skip
-    answer = "The title of the book is Alone and the author is Morgan Maxwel."
-    per_field = field_cers(cover, answer)
-    assert per_field == {"title": 0.0, "author": pytest.approx(1 / 14)}
-    scores = score_sample(cover, answer)
-    assert scores["field_cer"] == pytest.approx((0 + 1 / 14) / 2)
-    assert scores["located_cer"] == scores["field_cer"]
-    assert set(scores) <= set(METRICS)
-    assert score_sample(cover, "")["field_cer"] == 1.0
+def test_case_rule():
+    assert score_sample(_ocr("EXIT"), "Exit")["located_cer"] == 0.0  # default: case-insensitive
+    assert score_sample(_ocr("EXIT"), "Exit")["located_cer_cs"] == pytest.approx(0.75)
+    code = _ocr("def mean(values):", case_sensitive=True)
+    assert score_sample(code, "Def Mean(values):")["located_cer"] == pytest.approx(2 / 17)
 
 
-def test_score_sample_describe_compare_and_determinism():
+def test_exact_match_anls_relaxed_accuracy():
+    assert exact_match("The West.", ["West"]) == 1.0 and exact_match("five", ["5"]) == 1.0
+    assert exact_match("", ["x"]) == 0.0 and exact_match("East", ["West"]) == 0.0
+    # ANLS: 1 - edit distance / longer length, 0 at or beyond 0.5
+    assert anls("ALONE", ["Alone"]) == 1.0
+    assert anls("ALONF", ["ALONE"]) == pytest.approx(0.8)
+    assert anls("A Novel by Morgan Maxwell", ["ALONE"]) == 0.0
+    assert anls("Jane Doe", ["Jane A. Doe", "J. Doe"]) == pytest.approx(1 - 3 / 11)
+    assert anls("", ["ALONE"]) == 0.0
+    # relaxed accuracy: within 5% of a number, exact otherwise
+    assert relaxed_accuracy("168", ["170"]) == 1.0 and relaxed_accuracy("161", ["170"]) == 0.0
+    assert relaxed_accuracy("$14.7B", ["14.7"]) == 1.0 and relaxed_accuracy("25%", ["25"]) == 1.0
+    assert relaxed_accuracy("0", ["0"]) == 1.0 and relaxed_accuracy("0.01", ["0"]) == 0.0
+    assert relaxed_accuracy("Rust", ["rust"]) == 1.0 and relaxed_accuracy(None, ["3"]) == 0.0
+
+
+def test_short_answers_are_scored_on_the_extracted_value():
+    title = _ocr(None, type="short_answer", answers=("ALONE",), match="anls")
+    right = score_sample(title, "The title is 'Alone'.")
+    wrong = score_sample(title, "The book is 'A Novel' by Morgan Maxwell, about being alone")
+    assert right == {"exact_match": 1.0, "unparsed": 0.0, "anls": 1.0, "located_cer": 0.0, "located_cer_cs": 0.8}
+    assert wrong["anls"] == 0.0 and wrong["located_cer"] == 1.0 and wrong["exact_match"] == 0.0
+    value = _sample("describe", type="short_answer", answers=("170",), match="number")
+    assert score_sample(value, "About 168 units.") == {"exact_match": 0.0, "relaxed_accuracy": 1.0, "unparsed": 0.0,
+                                                       "score": 1.0}  # fmt: skip
+    assert score_sample(value, "between 160 and 170")["unparsed"] == 1.0
+    clock = _sample("describe", type="short_answer", answers=("3:00",), match="time")
+    assert score_sample(clock, "15:00")["score"] == 1.0 and score_sample(clock, "3:45")["score"] == 0.0
+    word = _sample("describe", type="short_answer", answers=("West",))
+    assert score_sample(word, "West.") == {"exact_match": 1.0, "unparsed": 0.0, "score": 1.0}
+    assert score_sample(word, "")["unparsed"] == 1.0
+
+
+def test_choice_and_yes_no_scores():
+    mc = _sample("describe", type="multiple_choice", choices=("dog", "cat"), answers=("B",))
+    assert score_sample(mc, "B. cat") == {"accuracy": 1.0, "unparsed": 0.0, "score": 1.0}
+    assert score_sample(mc, "A") == {"accuracy": 0.0, "unparsed": 0.0, "score": 0.0}
+    assert score_sample(mc, "a cat or a dog") == {"accuracy": 0.0, "unparsed": 1.0, "score": 0.0}
+    yn = _sample("describe", type="yes_no", answers=("no",))
+    assert score_sample(yn, "No, there is no dog.") == {"accuracy": 1.0, "unparsed": 0.0, "score": 1.0,
+                                                        "yes_ratio": 0.0}  # fmt: skip
+    assert score_sample(yn, "Yes.")["yes_ratio"] == 1.0
+    assert score_sample(yn, "Maybe.") == {"accuracy": 0.0, "unparsed": 1.0, "score": 0.0}  # no yes_ratio
+
+
+def test_yes_no_metrics_hand_computed():
+    golds = [True, True, True, False, False, False]
+    said = [True, True, None, True, False, False]  # tp 2, fn 1 (unparsed), fp 1, tn 2
+    m = yes_no_metrics(golds, said)
+    assert m["accuracy"] == pytest.approx(4 / 6) and m["unparsed"] == pytest.approx(1 / 6)
+    assert m["precision"] == pytest.approx(2 / 3) and m["recall"] == pytest.approx(2 / 3)
+    assert m["f1"] == pytest.approx(2 / 3) and m["yes_ratio"] == pytest.approx(3 / 5)
+    est = yes_no_f1_estimate(golds, said)
+    assert est.mean == pytest.approx(2 / 3) and est.low <= est.mean <= est.high and est.n == 6
+    assert yes_no_f1_estimate(golds, said) == est  # fixed seed
+    always_yes = yes_no_metrics(golds, [True] * 6)
+    assert always_yes["accuracy"] == 0.5 and always_yes["yes_ratio"] == 1.0 and always_yes["f1"] == pytest.approx(2 / 3)
+
+
+def test_score_sample_free_form_and_determinism():
     sample = _desc([["cat", "kitten"], ["orange", "ginger"]], ["dog"])
     answer = "An orange cat looks at a dog."
     first = score_sample(sample, answer)
-    assert first == {"keyword_recall": 1.0, "forbidden_rate": 1.0}
+    assert first == {"keyword_recall": 1.0, "forbidden_rate": 1.0, "score": pytest.approx(2 / 3)}  # 2 right, 1 false
     assert score_sample(sample, answer) == first
-    cmp = _desc([["star"], ["added", "new"]], ["heart"], task="compare")
-    assert score_sample(cmp, "The second image has a new yellow star.") == {
-        "keyword_recall": 1.0,
-        "forbidden_rate": 0.0,
-    }
+    assert score_sample(sample, "An orange cat; there is no dog.") == {"keyword_recall": 1.0, "forbidden_rate": 0.0,
+                                                                       "score": 1.0}  # fmt: skip
+    added = Relation((("object", ("star",)), ("change", ("added", "new"))))
+    cmp = _desc([added], ["heart", "removed"], task="compare")
+    assert score_sample(cmp, "The second image has a new yellow star.")["score"] == 1.0
+    assert score_sample(cmp, "A yellow star was removed.")["score"] == 0.0
+    # listing every possibility: one right, four wrong -> recall 1 x precision 1/5
+    hedge = _desc([["darker"]], ["brighter", "blurred", "mirrored", "cropped"], task="compare")
+    assert score_sample(hedge, "It is darker, brighter, blurred, mirrored or cropped.")["score"] == pytest.approx(0.2)
+    assert free_form_score(0, 0, 3) == 0.0 and free_form_score(3, 0, 3) == 1.0 and free_form_score(2, 2, 4) == 0.25
+
+
+def test_token_budget():
+    words = lambda text: len(text.split())  # noqa: E731 (a stand-in tokenizer)
+    assert token_budget(_ocr("one two three four five six seven eight nine ten"), words) == 13 + 16
+    assert token_budget(_sample("describe", type="yes_no", answers=("yes",)), words) == 2 + 16
+    short = _sample("describe", type="short_answer", answers=("5", "five red circles"))
+    assert token_budget(short, words) == 4 + 16  # the longest accepted answer
+    assert token_budget(_desc([["cat"], ["orange"]]), words) == 64  # free-form floor
 
 
 def test_metric_registry():
     assert set(PRIMARY_METRIC) == set(TASKS)
-    assert PRIMARY_METRIC == {"ocr": "located_cer", "describe": "keyword_recall", "compare": "keyword_recall"}
+    assert PRIMARY_METRIC == {"ocr": "located_cer", "describe": "score", "compare": "score"}
     for name, info in METRICS.items():
         assert info.name == name and info.unit and info.description
-    assert METRICS["keyword_recall"].higher_is_better and not METRICS["located_cer"].higher_is_better
+    higher = {"score", "exact_match", "anls", "relaxed_accuracy", "accuracy", "yes_no_f1", "keyword_recall"}
+    lower = {"located_cer", "located_cer_cs", "cer", "wer", "unparsed", "forbidden_rate"}
+    assert {n for n, i in METRICS.items() if i.higher_is_better is True} == higher
+    assert {n for n, i in METRICS.items() if i.higher_is_better is False} == lower
+    assert METRICS["yes_ratio"].higher_is_better is None  # its ideal is the labels' share of yes
+
+
+def test_every_score_is_a_registered_metric():
+    samples = [
+        _ocr("x"), _ocr(None, type="short_answer", answers=("x",), match="anls"),
+        _sample("describe", type="short_answer", answers=("3",), match="number"),
+        _sample("describe", type="multiple_choice", choices=("a", "b"), answers=("A",)),
+        _sample("describe", type="yes_no", answers=("yes",)), _desc([["x"]], ["y"]),
+    ]  # fmt: skip
+    for sample in samples:
+        for answer in ("", "x", "Yes. A. 3"):
+            assert set(score_sample(sample, answer)) <= set(METRICS), sample.type
 
 
 def test_aggregate_ci_contains_mean_and_shrinks_with_more_samples():

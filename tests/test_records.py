@@ -53,7 +53,7 @@ def make_prediction(
         labels = {"reference": f"INVOICE {i:04d}"}
     else:
         base = 0.9 - 0.1 * (i % 4)
-        scores = {"keyword_recall": base + score_shift, "forbidden_rate": 0.0}
+        scores = {"keyword_recall": base + score_shift, "forbidden_rate": 0.0, "score": base + score_shift}
         labels = {"keywords": [["rocket", "rockets"], ["sky"]], "forbidden": ["cat"]}
     failed = error is not None
     return Prediction(
@@ -137,13 +137,41 @@ def write_fake_run(
 
 def test_prediction_round_trip_keeps_every_field_and_nan_becomes_null():
     p = make_prediction(3, error=None)
-    p.scores["field_cer"] = math.nan
+    p.scores["anls"] = math.nan
     d = p.to_dict()
     text = json.dumps(d, allow_nan=False)  # strict JSON: NaN was mapped to null
     back = Prediction.from_dict(json.loads(text))
-    assert math.isnan(back.scores.pop("field_cer"))
-    p.scores.pop("field_cer")
+    assert math.isnan(back.scores.pop("anls"))
+    p.scores.pop("anls")
     assert back == p
+
+
+def test_budget_fields_are_optional_and_round_trip():
+    p = make_prediction(1)
+    assert p.max_new_tokens is None and p.truncated is None  # older records have neither
+    old = {k: v for k, v in p.to_dict().items() if k not in ("max_new_tokens", "truncated")}
+    assert Prediction.from_dict(old) == p
+    p.max_new_tokens, p.truncated = 29, True
+    assert Prediction.from_dict(json.loads(json.dumps(p.to_dict()))) == p
+
+
+def test_summary_counts_truncation_and_adds_yes_no_f1():
+    preds = []
+    for i, (gold, said) in enumerate([("yes", 1.0), ("yes", 0.0), ("no", 1.0), ("no", 0.0), ("yes", None)]):
+        p = make_prediction(i, "describe-basic")
+        p.labels = {"type": "yes_no", "answers": [gold]}
+        p.scores = {"accuracy": float(said is not None and (said == 1.0) == (gold == "yes"))}
+        if said is not None:
+            p.scores["yes_ratio"] = said
+        p.truncated = i == 0
+        preds.append(p)
+    summary = summarize(preds)["describe-basic"]
+    assert summary["n_truncated"] == 1
+    f1 = summary["metrics"]["yes_no_f1"]  # tp 1, fp 1, fn 2 (one unparsed)
+    assert f1["mean"] == pytest.approx(2 / 5) and f1["n"] == 5 and f1["low"] <= f1["mean"] <= f1["high"]
+    assert summary["metrics"]["yes_ratio"]["mean"] == pytest.approx(0.5)
+    assert "yes_no_f1" in summary["by_tag"]["category=chart"]
+    assert "yes_no_f1" not in summarize([make_prediction(0, "describe-basic")])["describe-basic"]["metrics"]
 
 
 def test_run_record_round_trip_and_unknown_keys_ignored():

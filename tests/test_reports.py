@@ -41,7 +41,7 @@ def test_markdown_report_has_setting_scores_ci_units_and_errors(tmp_path, image,
     assert md_path == run_dir / "report.md" and html_path == run_dir / "report.html"
     assert "model=tiny" in md and "dtype=float32" in md and "attn=eager" in md
     assert "ocr-basic" in md and "describe-basic" in md
-    assert "**located_cer** ↓" in md and "**keyword_recall** ↑" in md  # primary metrics marked, direction shown
+    assert "**located_cer** ↓" in md and "**score** ↑" in md  # primary metrics marked, direction shown
     assert re.search(r"\d\.\d{3} \[\d\.\d{3}, \d\.\d{3}\]", md)  # mean [CI]
     assert "95% bootstrap CI" in md
     assert "| latency end_to_end | ms |" in md and "| decode speed | tokens/s |" in md
@@ -118,7 +118,7 @@ def test_sweep_report_side_by_side_with_skipped_reason(tmp_path):
     md = md_path.read_text()
     lines = md.splitlines()
     header = next(ln for ln in lines if ln.startswith("| setting"))
-    assert "ocr-basic: located_cer" in header and "describe-basic: keyword_recall" in header
+    assert "ocr-basic: located_cer" in header and "describe-basic: score" in header
     assert "e2e median (ms)" in header and "decode tokens/s" in header and "peak RSS (MB)" in header
     row_a = next(ln for ln in lines if ln.startswith("| tiny-float32-eager"))
     row_b = next(ln for ln in lines if ln.startswith("| tiny-bfloat16-sdpa"))
@@ -129,3 +129,46 @@ def test_sweep_report_side_by_side_with_skipped_reason(tmp_path):
     assert_self_contained(html)
     assert html.count("data:image/png;base64,") == 2
     assert "flash-attn not installed" in html
+
+
+def test_reports_show_truncation_budgets_and_directionless_metrics(tmp_path, image):
+    import json
+
+    from evalkit.reports.common import arrow
+    from evalkit.reports.comparison import _verdict
+    from evalkit.stats import Estimate
+
+    run_dir = write_fake_run(tmp_path / "runs", images=[image])
+    lines = (run_dir / SAMPLES_FILE).read_text().splitlines()
+    rows = [json.loads(line) for line in lines]
+    for i, row in enumerate(rows):
+        row["max_new_tokens"], row["truncated"] = 3, i < 2  # two ocr answers hit their budget
+    (run_dir / SAMPLES_FILE).write_text("".join(json.dumps(r) + "\n" for r in rows))
+    md_path, html_path = write_run_reports(run_dir)
+    assert "**Truncated answers** (reached their max_new_tokens budget before a stop token): ocr-basic 2/12" in (
+        md_path.read_text()
+    )
+    html = html_path.read_text()
+    assert "3/3 tokens</span> <span class='bad'>truncated</span>" in html and "Truncated answers" in html
+    assert arrow("yes_ratio") == "↕" and arrow("score") == "↑" and arrow("located_cer") == "↓"
+    assert _verdict(Estimate(0.2, 0.1, 0.3, 10), None) == "changed"  # a directionless metric never regresses
+
+
+def test_markdown_breaks_the_primary_score_down_by_question_type_and_difficulty():
+    from test_records import make_prediction
+
+    from evalkit.records import summarize
+    from evalkit.reports.common import RunView
+    from evalkit.reports.markdown import breakdown_table
+
+    preds = []
+    for i in range(4):
+        p = make_prediction(i, "describe-basic")
+        p.tags = {"type": "yes_no" if i % 2 else "free_form", "difficulty": "hard" if i == 3 else "easy"}
+        preds.append(p)
+    record = make_record()
+    record.summary = summarize(preds)
+    table = breakdown_table(RunView(Path("x"), "run", record, preds))
+    assert (
+        "| describe-basic | score ↑ | free_form 0.80 (2) · yes_no 0.70 (2) | easy 0.80 (3) · hard 0.60 (1) |" in table
+    )

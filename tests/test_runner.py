@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 
 import pytest
 
-from evalkit import cli, runner
+from evalkit import cli, metrics, runner
 from evalkit.errors import ConfigError, UnsupportedSettingError
 from evalkit.records import SCHEMA_VERSION, load_run
 from evalkit.settings import EvalConfig, ModelConfig, RuntimeConfig
@@ -170,3 +171,35 @@ def test_cli_sweep_runs_every_setting_and_writes_side_by_side_report(tmp_path, m
     ]  # fmt: skip
     report = (tmp_path / "sweep" / "sweep.md").read_text()
     assert "flash_attention_2" in report and "bfloat16" in report and "CUDA" in report
+
+
+def test_per_sample_budgets_and_batches_equal_batch_size_one(tmp_path):
+    """Each sample generates up to its own budget from its labels; a batch with mixed budgets gives every sample
+    the tokens it gets alone (cut to its budget), and the record says whether the answer was cut off."""
+    cfg = _config(tmp_path, max_new_tokens=None)
+    loaded = runner.load(cfg)
+    pool = {s.id: s for suite in resolve_suites(["ocr", "describe"]) for s in suite.samples}
+    samples = [pool["sign_exit"], pool["photo_astronaut_no_dog"], pool["chart_dc_revenue_fy2022"]]
+    limits = runner.budgets(loaded, samples, cfg.runtime)
+    count = lambda text: len(loaded.processor.tokenizer(text, add_special_tokens=False)["input_ids"])  # noqa: E731
+    assert limits == {s.id: metrics.token_budget(s, count) for s in samples}
+    assert len(set(limits.values())) == 3  # three different budgets in one batch
+    alone = [runner.predict(loaded, [s], cfg.runtime)[0] for s in samples]
+    batch = runner.predict(loaded, samples, replace(cfg.runtime, batch_size=3))
+    for one, many in zip(alone, batch, strict=True):
+        assert one.answer_token_ids == many.answer_token_ids and one.answer == many.answer, one.sample_id
+        assert many.max_new_tokens == limits[many.sample_id] and len(many.answer_token_ids) <= many.max_new_tokens
+        assert many.truncated is (len(many.answer_token_ids) == many.max_new_tokens)
+        assert many.tags["type"] == pool[many.sample_id].type and many.labels["type"] == many.tags["type"]
+    # an explicit runtime.max_new_tokens overrides every budget
+    fixed = runner.predict(loaded, samples[:1], replace(cfg.runtime, max_new_tokens=3))[0]
+    assert fixed.max_new_tokens == 3 and len(fixed.answer_token_ids) <= 3
+
+
+def test_answer_ids_cut_at_stop_or_budget():
+    import torch
+
+    row = torch.tensor([5, 6, 7, 99, 8, 9])
+    assert runner._answer_ids(row, {99}, 6) == ([5, 6, 7], False)
+    assert runner._answer_ids(row, {99}, 2) == ([5, 6], True)  # the budget cut it off
+    assert runner._answer_ids(row, {99}, 3) == ([5, 6, 7], True)  # the stop token came one step too late

@@ -13,10 +13,22 @@ import pytest
 from PIL import Image
 
 from evalkit.errors import SuiteError
-from evalkit.suites import DATASETS_DIR, TASKS, Sample, Suite, available_suites, load_suite, resolve_suites
+from evalkit.suites import (
+    DATASETS_DIR,
+    INSTRUCTIONS,
+    TASK_TYPES,
+    TASKS,
+    Relation,
+    Sample,
+    Suite,
+    available_suites,
+    load_suite,
+    question_text,
+    resolve_suites,
+)
 
 REPO = Path(__file__).resolve().parents[1]
-MIN_SAMPLES = {"describe": 30, "ocr": 40, "compare": 20}
+MIN_SAMPLES = {"describe": 70, "ocr": 50, "compare": 45}
 
 
 @pytest.fixture(scope="module")
@@ -43,24 +55,42 @@ def test_samples_carry_task_labels(suites):
         for s in suite.samples:
             assert isinstance(s, Sample) and s.suite == suite.name and s.task == suite.task
             assert all(p.is_absolute() and p.is_file() for p in s.images)
-            assert s.question.strip() and s.line > 0
-            if s.task == "ocr":
-                assert s.reference and len(s.images) == 1 and not s.keywords
+            assert s.question.strip() and s.line > 0 and s.type in TASK_TYPES[s.task]
+            assert len(s.images) == (2 if s.task == "compare" else 1)
+            assert s.tags["difficulty"] in ("easy", "medium", "hard") and "type" not in s.tags
+            if s.type == "transcription":
+                assert s.reference and not s.answers and not s.keywords
+            elif s.type == "free_form":
+                assert s.keywords and s.reference is None and not s.answers
             else:
-                assert s.reference is None and s.fields is None and s.keywords
-                assert len(s.images) == (2 if s.task == "compare" else 1)
+                assert s.answers and s.reference is None and not s.keywords
 
 
 def test_label_kinds_are_covered(suites):
     ocr = suites["ocr"].samples
-    assert sum(1 for s in ocr if s.fields) >= 6  # book covers and field questions
+    assert sum(1 for s in ocr if s.type == "short_answer") >= 15  # one field per question
     assert {s.tags["degradation"] for s in ocr} >= {"none", "rotation", "blur", "noise", "jpeg", "perspective"}
     assert sum(1 for s in ocr if s.tags["source"] == "real") >= 4
-    assert any(s.case_sensitive is False for s in ocr)
+    assert any(s.case_sensitive for s in ocr) and any(not s.case_sensitive for s in ocr)
     describe = suites["describe"].samples
-    assert sum(1 for s in describe if s.tags["category"] == "photo") >= 15
-    assert sum(1 for s in describe if s.tags["category"] == "chart") >= 8
+    assert sum(1 for s in describe if s.tags["category"] == "photo" and s.type == "free_form") >= 15
+    assert sum(1 for s in describe if s.tags["category"] == "chart" and s.type == "free_form") >= 8
+    for suite in ("describe", "compare"):
+        types = {s.type for s in suites[suite].samples}
+        assert types == {"free_form", "short_answer", "multiple_choice", "yes_no"}, suite
+    assert {s.match for s in describe if s.type == "short_answer"} == {"exact", "number", "time"}
     assert any(s.tags.get("category") == "real_pair" for s in suites["compare"].samples)
+    for suite in suites.values():  # every difficulty level is used somewhere, and each suite has a spread
+        assert len({s.tags["difficulty"] for s in suite.samples}) >= 2
+
+
+def test_question_text_adds_options_and_instructions(suites):
+    by_id = {s.id: s for s in suites["describe"].samples}
+    assert question_text(by_id["photo_chelsea_animal"]) == (
+        "What animal is in this photo?\nA. cat\nB. dog\nC. rabbit\nD. fox\n" + INSTRUCTIONS["multiple_choice"]
+    )
+    assert question_text(by_id["photo_astronaut_no_dog"]).endswith("\nAnswer yes or no.")
+    assert question_text(by_id["photo_chelsea"]) == by_id["photo_chelsea"].question
 
 
 def test_validation_is_fast():
@@ -103,6 +133,10 @@ def _ocr_line(sid: str, **overrides) -> dict:
             "reference": "HELLO", **overrides}  # fmt: skip
 
 
+def _short_line(sid: str, **extra) -> dict:
+    return {"id": sid, "type": "short_answer", "images": ["images/a.png"], "question": "What is the total?", **extra}
+
+
 def _write_suite(root: Path, task: str, lines: list, meta: dict | None = None) -> Path:
     _png(root / "images" / "a.png")
     meta = meta if meta is not None else {"name": root.name, "task": task, "version": "1", "description": "test"}
@@ -119,11 +153,18 @@ def _write_suite(root: Path, task: str, lines: list, meta: dict | None = None) -
         ([_ocr_line("a"), _ocr_line("a")], r":2: duplicate id 'a' \(first on line 1\)"),
         ([_ocr_line("a", reference="  ")], r":1: field 'reference' is empty"),
         ([_ocr_line("a", referense="x")], r":1: unknown field 'referense'"),
-        ([_ocr_line("a", keywords=[["x"]])], r":1: field 'keywords' is not used by task 'ocr'"),
+        ([_ocr_line("a", keywords=[["x"]])], r":1: field 'keywords' is not used by type 'transcription'"),
         ([_ocr_line("a", reference=5)], r":1: field 'reference' must be a string, got int"),
         ([_ocr_line("a", images="images/a.png")], r":1: field 'images' must be a list of strings, got str"),
         ([_ocr_line("a", case_sensitive="no")], r":1: field 'case_sensitive' must be true or false"),
-        ([_ocr_line("a", fields={"title": 3})], r":1: field 'fields.title' must be a string"),
+        ([_ocr_line("a", fields={"title": "x"})], r":1: field 'fields' is no longer supported: ask one field per"),
+        ([_ocr_line("a", type="essay")], r":1: unknown type 'essay'"),
+        ([_ocr_line("a", type="yes_no")], r":1: type 'yes_no' is not used by task 'ocr'"),
+        ([_ocr_line("a", type="short_answer")], r":1: field 'reference' is not used by type 'short_answer'"),
+        ([_short_line("a")], r":1: missing field 'answers'"),
+        ([_short_line("a", answers=[])], r":1: field 'answers' is empty"),
+        ([_short_line("a", answers=["x"], match="fuzzy")], r":1: field 'match' must be one of exact, anls, number"),
+        ([_ocr_line("a", tags={"type": "x"})], r":1: tag 'type' is reserved"),
         ([_ocr_line("a", tags=["x"])], r":1: field 'tags' must be an object of strings"),
         ([_ocr_line("a"), "", '{"id": "b", "images": [}'], r":3: invalid JSON"),
         ([_ocr_line("a"), "[1, 2]"], r":2: expected a JSON object, got list"),
@@ -161,12 +202,51 @@ def test_task_specific_rules(tmp_path, monkeypatch):
     _write_suite(tmp_path / "cmp", "compare", [line])
     with pytest.raises(SuiteError, match=r"cmp/manifest\.jsonl:1: task 'compare' needs exactly 2 images, got 1"):
         load_suite(tmp_path / "cmp")
-    _write_suite(tmp_path / "desc", "describe", [{**line, "keywords": [["cat"], []]}])
-    with pytest.raises(SuiteError, match=r"desc/manifest\.jsonl:1: field 'keywords' needs at least one group"):
-        load_suite(tmp_path / "desc")
-    _write_suite(tmp_path / "desc", "describe", [{**line, "reference": "x"}])
-    with pytest.raises(SuiteError, match=r":1: field 'reference' is not used by task 'describe'"):
-        load_suite(tmp_path / "desc")
+    mc = {"id": "m", "type": "multiple_choice", "images": ["images/a.png"], "question": "Which?"}
+    for extra, message in [
+        ({"keywords": [["cat"], []]}, r"field 'keywords\[1\]' is an empty group"),
+        ({"keywords": [{"object": ["square"]}]}, r"relation 'keywords\[0\]' needs at least 2 roles"),
+        (
+            {"keywords": [{"a": ["x"], "b": ["y"], "order": ["a", "c"]}]},
+            r"relation 'keywords\[0\]': 'order' must list 2 or more distinct roles",
+        ),
+        ({"keywords": [{"a": ["x"], "b": []}]}, r"relation 'keywords\[0\]': role 'b' has no alternatives"),
+        ({"reference": "x"}, r"field 'reference' is not used by type 'free_form'"),
+        (
+            {"type": "short_answer", "keywords": None, "answers": ["x"], "case_sensitive": True},
+            r"field 'case_sensitive' is not used by task 'describe'",
+        ),
+        (
+            {**mc, "keywords": None, "choices": ["a"], "answers": ["A"]},
+            r"type 'multiple_choice' needs 2 to 8 choices, got 1",
+        ),
+        (
+            {**mc, "keywords": None, "choices": ["a", "b"], "answers": ["C"]},
+            r"type 'multiple_choice' needs answers with one letter of A, B",
+        ),
+        ({"type": "yes_no", "keywords": None, "answers": ["Yes"]}, r"type 'yes_no' needs answers \["),
+    ]:
+        body = {k: v for k, v in {**line, **extra}.items() if v is not None}
+        _write_suite(tmp_path / "desc", "describe", [body])
+        with pytest.raises(SuiteError, match=r"desc/manifest\.jsonl:1: " + message):
+            load_suite(tmp_path / "desc")
+
+
+def test_new_question_types_load(tmp_path):
+    base = {"images": ["images/a.png"], "question": "Q?"}
+    lines = [
+        {**base, "id": "f", "keywords": [["cat"], {"object": ["square"], "change": ["removed"]}], "forbidden": ["dog"]},
+        {**base, "id": "s", "type": "short_answer", "answers": ["170"], "match": "number"},
+        {**base, "id": "m", "type": "multiple_choice", "choices": ["dog", "cat"], "answers": ["B"]},
+        {**base, "id": "y", "type": "yes_no", "answers": ["no"]},
+        {**base, "id": "o", "type": "free_form", "keywords": [{"before": ["a"], "after": ["b"], "order": ["before", "after"]}]},
+    ]  # fmt: skip
+    samples = {s.id: s for s in load_suite(_write_suite(tmp_path / "d", "describe", lines)).samples}
+    assert samples["f"].type == "free_form" and isinstance(samples["f"].keywords[1], Relation)
+    assert samples["f"].keywords[1].to_json() == {"object": ["square"], "change": ["removed"]}
+    assert samples["o"].keywords[0].order == ("before", "after")
+    assert samples["s"].match == "number" and samples["m"].choices == ("dog", "cat") and samples["y"].answers == ("no",)
+    assert load_suite(_write_suite(tmp_path / "o", "ocr", [_ocr_line("a")])).samples[0].type == "transcription"
 
 
 @pytest.mark.parametrize(
@@ -226,3 +306,13 @@ def test_regenerated_manifest_and_readme_match(tmp_path):
     make_suites.write_suite("compare", tmp_path)
     for name in ("manifest.jsonl", "suite.json", "README.md"):
         assert (tmp_path / "compare" / name).read_bytes() == (DATASETS_DIR / "compare" / name).read_bytes(), name
+
+
+def test_index_readme_matches_the_committed_suites_and_the_scorer():
+    """datasets/README.md (table, worked examples) is what the generator makes from the committed suites with
+    today's metrics: a scoring change that alters an example must regenerate the page."""
+    _make_suites_module()  # puts scripts/ on sys.path
+    from suitegen import SUITES
+    from suitegen.docs import index_readme
+
+    assert index_readme(DATASETS_DIR, list(SUITES)) == (DATASETS_DIR / "README.md").read_text(encoding="utf-8")

@@ -55,6 +55,8 @@ def _sample_row(p: Prediction) -> dict:
         "n_answer_tokens": len(p.answer_token_ids),
         "scores": p.scores,
         "error": p.error,
+        "max_new_tokens": p.max_new_tokens,
+        "truncated": p.truncated,
     }
 
 

@@ -15,13 +15,13 @@ LATENCY_PHASES = ("end_to_end", "preprocess", "prefill", "decode")
 MEMORY_KEYS = ("peak_allocated", "peak_reserved", "peak_rss")
 # Fallback when evalkit.metrics is absent or does not know a metric: error rates go down, the rest up.
 _LOWER_IS_BETTER_HINTS = ("cer", "wer", "rate", "error", "latency")
-_FALLBACK_PRIMARY = {"ocr": "located_cer", "describe": "keyword_recall", "compare": "keyword_recall"}
+_FALLBACK_PRIMARY = {"ocr": "located_cer", "describe": "score", "compare": "score"}
 
 
 @dataclass(frozen=True)
 class MetricMeta:
     name: str
-    higher_is_better: bool
+    higher_is_better: bool | None  # None: no better direction (e.g. yes_ratio, whose ideal the labels set)
     unit: str
     description: str
 
@@ -35,9 +35,21 @@ def metric_info(name: str) -> MetricMeta:
     except ImportError:
         info = None
     if info is not None:
-        return MetricMeta(info.name, bool(info.higher_is_better), str(info.unit), str(info.description))
+        hib = None if info.higher_is_better is None else bool(info.higher_is_better)
+        return MetricMeta(info.name, hib, str(info.unit), str(info.description))
     lower = any(h in name.lower() for h in _LOWER_IS_BETTER_HINTS)
     return MetricMeta(name, not lower, "fraction", "")
+
+
+def arrow(metric: str) -> str:
+    """↑ higher is better, ↓ lower is better, ↕ neither (a ratio whose ideal is set by the labels)."""
+    hib = metric_info(metric).higher_is_better
+    return "↕" if hib is None else "↑" if hib else "↓"
+
+
+def better(metric: str) -> str:
+    hib = metric_info(metric).higher_is_better
+    return "neither" if hib is None else "higher" if hib else "lower"
 
 
 def primary_metric(task: str, available: list[str] | None = None) -> str | None:
@@ -190,7 +202,12 @@ def fmt_estimate(est: Estimate | dict | None, digits: int = 3) -> str:
 
 def setting_line(setting: dict) -> str:
     keys = [k for k in SETTING_KEYS if k in setting] + sorted(k for k in setting if k not in SETTING_KEYS)
-    return " · ".join(f"{k}={fmt(setting[k])}" for k in keys)
+
+    def value(k: str) -> str:
+        # null max_new_tokens: every sample generated up to its own budget (recorded per sample)
+        return "per-sample" if k == "max_new_tokens" and setting[k] is None else fmt(setting[k])
+
+    return " · ".join(f"{k}={value(k)}" for k in keys)
 
 
 def md_escape(text: Any) -> str:

@@ -10,7 +10,7 @@ import pandas as pd
 
 from evalkit.records import atomic_write_text
 from evalkit.reports import plots
-from evalkit.reports.common import fmt, fmt_estimate, md_table, setting_line, shorten
+from evalkit.reports.common import arrow, fmt, fmt_estimate, md_table, setting_line, shorten
 from evalkit.reports.comparison import Comparison, PairComparison, SampleChange
 from evalkit.reports.html import df_html, esc, img, page
 
@@ -28,7 +28,7 @@ def _metric_rows(pair: PairComparison) -> list[list[str]]:
     return [
         [
             m.suite,
-            f"{m.metric} {'↑' if m.higher_is_better else '↓'}" + (" (gate)" if m.gating else ""),
+            f"{m.metric} {arrow(m.metric)}" + (" (gate)" if m.gating else ""),
             fmt_estimate(m.reference),
             fmt_estimate(m.candidate),
             fmt_estimate(m.diff, 4),
@@ -153,7 +153,7 @@ def comparison_html(comp: Comparison) -> str:
                 df_html(pd.DataFrame(_metric_rows(pair), columns=METRIC_HEADERS).replace(r"\*\*", "", regex=True))
             )
             rows = [
-                (f"{m.suite}: {m.metric}", m.diff.mean, m.diff.low, m.diff.high, not m.higher_is_better)
+                (f"{m.suite}: {m.metric}", m.diff.mean, m.diff.low, m.diff.high, m.higher_is_better is False)
                 for m in pair.metrics
             ]
             body.append(img(plots.diff_plot(rows), "paired differences"))

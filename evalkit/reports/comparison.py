@@ -33,7 +33,7 @@ CHANGE_EPS = 1e-9
 class MetricDiff:
     suite: str
     metric: str
-    higher_is_better: bool
+    higher_is_better: bool | None
     gating: bool  # whether a regression on this metric can fail the comparison
     reference: Estimate | None  # each run's own summary (all its successful samples)
     candidate: Estimate | None
@@ -157,11 +157,13 @@ def _score(p: Prediction | None, metric: str | None) -> float:
     return float(p.scores.get(metric, math.nan))
 
 
-def _verdict(diff: Estimate, higher_is_better: bool) -> str:
+def _verdict(diff: Estimate, higher_is_better: bool | None) -> str:
     if diff.n == 0 or math.isnan(diff.mean):
         return "n/a"
     if not diff.excludes_zero:
         return "no change"
+    if higher_is_better is None:
+        return "changed"  # a ratio with no better direction (yes_ratio): a change, never a regression
     worse = diff.mean < 0 if higher_is_better else diff.mean > 0
     return "regression" if worse else "improvement"
 

@@ -16,7 +16,7 @@ import pandas as pd
 from evalkit.records import atomic_write_text
 from evalkit.reports import plots
 from evalkit.reports.baseline import load_run_or_baseline
-from evalkit.reports.common import RunView, fmt, fmt_estimate, metric_info, setting_line, shorten
+from evalkit.reports.common import RunView, better, fmt, fmt_estimate, metric_info, setting_line, shorten
 from evalkit.reports.markdown import (
     PERF_HEADERS,
     errors_list,
@@ -24,6 +24,7 @@ from evalkit.reports.markdown import (
     run_markdown,
     sweep_markdown,
     sweep_rows,
+    truncation_line,
 )
 
 WORST_PER_SUITE = 8
@@ -118,6 +119,9 @@ def sample_card(p, metric: str | None) -> str:
         f"<b>{esc(m)}={fmt(v)}</b>" if m == metric else f"{esc(m)}={fmt(v)}" for m, v in sorted(p.scores.items())
     )
     tags = " ".join(f"<code>{esc(k)}={esc(v)}</code>" for k, v in p.tags.items())
+    if p.max_new_tokens is not None:  # the generation budget, and whether the answer was cut off by it
+        cut = " <span class='bad'>truncated</span>" if p.truncated else ""
+        tags += f" <span class='muted'>{len(p.answer_token_ids)}/{p.max_new_tokens} tokens</span>{cut}"
     return (
         f"<div class='sample'><div class='thumbs'>{thumbs}</div><div class='text'>"
         f"<div><b>{esc(p.sample_id)}</b> {tags}</div><div>{scores}</div>"
@@ -135,7 +139,7 @@ def _scores_df(view: RunView) -> pd.DataFrame:
                 {
                     "suite": suite,
                     "metric": metric + (" (primary)" if metric == view.primary(suite) else ""),
-                    "better": "higher" if metric_info(metric).higher_is_better else "lower",
+                    "better": better(metric),
                     "unit": metric_info(metric).unit,
                     "mean [95% CI]": fmt_estimate(est),
                     "n": est.get("n"),
@@ -160,6 +164,9 @@ def run_html(view: RunView) -> str:
     if rec.summary or view.samples:
         body += ["<h2>Scores</h2>", "<p class='muted'>Mean with 95% bootstrap confidence interval.</p>"]
         body += [df_html(_scores_df(view)), img(plots.suite_scores_plot(view), "scores per suite")]
+        truncated = truncation_line(view)
+        if truncated:
+            body.append(f"<p>{esc(truncated.replace('**', ''))}</p>")
         for suite in view.summary:
             body.append(img(plots.tag_scores_plot(view, suite), f"{suite} by tag"))
     body += ["<h2>Latency and memory</h2>", df_html(pd.DataFrame(performance_rows(view), columns=PERF_HEADERS))]

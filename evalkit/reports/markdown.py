@@ -8,6 +8,7 @@ from evalkit.reports.common import (
     LATENCY_PHASES,
     MEMORY_KEYS,
     RunView,
+    arrow,
     fmt,
     fmt_estimate,
     md_table,
@@ -21,7 +22,7 @@ MAX_ERRORS_LISTED = 20
 
 
 def _arrow(metric: str) -> str:
-    return "↑" if metric_info(metric).higher_is_better else "↓"
+    return arrow(metric)
 
 
 def scores_table(view: RunView) -> str:
@@ -46,6 +47,32 @@ def scores_table(view: RunView) -> str:
     if not rows:
         return "_no scores_"
     return md_table(["suite", "task", "n", "errors", "metric", "unit", "mean [95% CI]"], rows)
+
+
+BREAKDOWN_TAGS = ("type", "difficulty")  # question type (added by the runner) and the suites' difficulty tag
+
+
+def breakdown_table(view: RunView) -> str:
+    """Each suite's primary metric by question type and by difficulty: mean (n), so a mixed score can be read."""
+    rows = []
+    for suite, data in view.summary.items():
+        primary = view.primary(suite)
+        cells = []
+        for tag in BREAKDOWN_TAGS:
+            parts = [
+                f"{key.split('=', 1)[1]} {fmt(ests[primary]['mean'], 2)} ({ests[primary]['n']})"
+                for key, ests in sorted(data.get("by_tag", {}).items(), key=_level_order)
+                if key.startswith(tag + "=") and primary in ests
+            ]
+            cells.append(" · ".join(parts) or "–")
+        if any(c != "–" for c in cells):
+            rows.append([suite, f"{primary} {arrow(primary)}" if primary else "", *cells])
+    return md_table(["suite", "primary metric: mean (n)", "by question type", "by difficulty"], rows) if rows else ""
+
+
+def _level_order(item: tuple[str, dict]) -> tuple[int, str]:
+    value = item[0].split("=", 1)[-1]
+    return (("easy", "medium", "hard").index(value) if value in ("easy", "medium", "hard") else 3, item[0])
 
 
 PERF_HEADERS = ["measure", "unit", "median", "p90", "n"]
@@ -87,6 +114,19 @@ def performance_table(view: RunView) -> str:
     return md_table(PERF_HEADERS, rows) if rows else "_no performance measurements_"
 
 
+def truncation_line(view: RunView) -> str:
+    """How many answers hit their token budget (cut off before the model stopped), per suite."""
+    ok = [p for p in view.samples if not p.failed and p.truncated is not None]
+    if not ok:
+        return ""
+    per_suite = {}
+    for p in ok:
+        n, cut = per_suite.get(p.suite, (0, 0))
+        per_suite[p.suite] = (n + 1, cut + bool(p.truncated))
+    parts = ", ".join(f"{suite} {cut}/{n}" for suite, (n, cut) in per_suite.items())
+    return f"**Truncated answers** (reached their max_new_tokens budget before a stop token): {parts}"
+
+
 def errors_list(view: RunView) -> str:
     failed = [p for p in view.samples if p.failed]
     if not failed:
@@ -117,6 +157,12 @@ def run_markdown(view: RunView) -> str:
     if rec.status == "running":
         parts += ["", "_run.json still says running: the run was killed; scores are over the samples on disk._"]
     parts += ["", "### Scores (mean [95% bootstrap CI]; ↑ higher is better, ↓ lower is better)", "", scores_table(view)]
+    breakdown = breakdown_table(view)
+    if breakdown:
+        parts += ["", breakdown]
+    truncated = truncation_line(view)
+    if truncated:
+        parts += ["", truncated]
     parts += ["", "### Latency and memory", "", performance_table(view)]
     errors = errors_list(view)
     if errors:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from matplotlib.figure import Figure
 
-from evalkit.reports.common import LATENCY_PHASES, MEMORY_KEYS, RunView, estimate, metric_info
+from evalkit.reports.common import LATENCY_PHASES, MEMORY_KEYS, RunView, arrow, estimate, metric_info
 
 _COLORS = ["#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860", "#DA8BC3", "#8C8C8C"]
 
@@ -62,7 +62,7 @@ def suite_scores_plot(view: RunView) -> str | None:
     for i, (ax, suite) in enumerate(zip(axes, suites, strict=True)):
         metrics = list(summary[suite]["metrics"])
         ests = [estimate(summary[suite]["metrics"][m]) for m in metrics]
-        labels = [f"{m} ({'↑' if metric_info(m).higher_is_better else '↓'})" for m in metrics]
+        labels = [f"{m} ({arrow(m)})" for m in metrics]
         _barh(ax, labels, ests, _COLORS[i % len(_COLORS)], suite, "mean, 95% CI")
     return to_data_uri(fig)
 

@@ -9,9 +9,11 @@ from pathlib import Path
 
 from .compare import compare_suite
 from .describe import describe_suite
+from .docs import index_readme
 from .ocr import ocr_suite
-from .spec import Entry, Img, SuiteSpec
+from .spec import DEMANDS, Entry, Img, SuiteSpec
 
+INDEX = "README.md"  # datasets/README.md, written when every suite is
 SUITES: dict[str, Callable[[], SuiteSpec]] = {"describe": describe_suite, "ocr": ocr_suite, "compare": compare_suite}
 
 
@@ -50,7 +52,17 @@ def readme(name: str, meta: dict, intro: str, entries: list[Entry], images: dict
         "|---|---|---|",
     ]
     out += [f"| `{rel}` | {img.source} | {img.licence} |" for rel, img in sorted(images.items())]
+    out += ["", f"## Samples ({len(entries)})", "", "Difficulty follows from the demands (rule in `../README.md`).", "",
+            "| id | type | difficulty | demands |", "|---|---|---|---|"]  # fmt: skip
+    for e in entries:
+        demands = ", ".join(f"`{d}`" for d in e.demands if d in DEMANDS)
+        out.append(f"| `{e.sample['id']}` | {e.sample['type']} | {e.sample['tags']['difficulty']} | {demands} |")
     return "\n".join(out) + "\n"
+
+
+def write_index(out: Path) -> None:
+    """datasets/README.md from the suites already written under `out`."""
+    (out / INDEX).write_text(index_readme(out, list(SUITES)), encoding="utf-8")
 
 
 def render_image(suite: str, rel: str) -> bytes:
@@ -60,6 +72,14 @@ def render_image(suite: str, rel: str) -> bytes:
             if img.rel == rel:
                 return img.make()
     raise KeyError(f"{suite} has no image {rel}")
+
+
+def diff_index(fresh: Path, committed: Path) -> list[str]:
+    if not (committed / INDEX).is_file():
+        return [f"{INDEX}: missing from {committed}"]
+    if not filecmp.cmp(fresh / INDEX, committed / INDEX, shallow=False):
+        return [f"{INDEX}: bytes differ"]
+    return []
 
 
 def diff_trees(name: str, fresh: Path, committed: Path) -> list[str]:

@@ -1,6 +1,6 @@
 """The `ocr` suite: rendered documents (clean and degraded) with exact references, plus hand-transcribed real text.
 
-Clean documents are defined once (`ocr_clean_docs`); degraded samples re-render a clean document and apply a
+Clean documents are defined once (`ocr_docs`); degraded samples re-render a clean document and apply a
 fixed degradation, so both share one reference.
 """
 
@@ -26,9 +26,10 @@ from .documents import (
     sign,
     table,
 )
+from .edits import price_tag
 from .render import jpeg, png
 from .sources import PHOTO_SOURCES, photo, rendered
-from .spec import RENDERED, RENDERED_LICENCE, VERSION, Entry, Img, SuiteSpec
+from .spec import RENDERED, RENDERED_LICENCE, VERSION, Entry, Img, SuiteSpec, sample, short_answer, transcription
 
 # (id, title, author, tagline or "", background, foreground, title font)
 COVERS = [
@@ -77,65 +78,93 @@ TABLE_SALES = [["Region", "Q1", "Q2", "Q3", "Q4"], ["North", "120", "135", "150"
 TABLE_TRAINS = [["Destination", "Platform", "Departs"], ["Westbridge", "4", "09:15"], ["Kingsport", "2", "09:32"],
                 ["Ashford Lake", "7", "09:48"], ["Millbrook", "1", "10:05"]]  # fmt: skip
 
-READ_ALL = "Read all the text in this image."
-COVER_Q = "What is the title and who is the author of this book?"
+READ_ALL = "Read all the text in this image. Reply with the text only, as plain text."
 
-# Degraded copies of clean documents: (clean id, degradation, function, output format)
+# Degraded copies of clean documents: (clean id, degradation, function, output format, demand)
 DEGRADED = [
-    ("cover_alone", "rotation", lambda im: rotate(im, 7), "png"),
-    ("cover_midnight", "blur", lambda im: blur(im, 1.6), "png"),
-    ("receipt_greenleaf", "noise", lambda im: noise(im, 28, seed=101), "png"),
-    ("receipt_greenleaf", "rotation", lambda im: rotate(im, -4), "png"),
-    ("receipt_aurora", "jpeg", None, "jpeg12"),
-    ("sign_no_parking", "perspective", perspective, "png"),
-    ("sign_platform", "low_contrast", low_contrast, "png"),
-    ("form_visitor", "perspective", perspective, "png"),
-    ("table_sales", "blur", lambda im: blur(im, 1.2), "png"),
-    ("para_committee", "jpeg", None, "jpeg15"),
-    ("para_lighthouse", "rotation_noise", lambda im: noise(rotate(im, 3), 18, seed=202), "png"),
-    ("code_python", "low_contrast", low_contrast, "png"),
-    ("numbers_invoice", "perspective", perspective, "png"),
-    ("numbers_contact", "blur_noise", lambda im: noise(blur(im, 1.0), 15, seed=303), "png"),
+    ("cover_alone", "rotation", lambda im: rotate(im, 7), "png", "mild_degradation"),
+    ("cover_midnight", "blur", lambda im: blur(im, 1.6), "png", "mild_degradation"),
+    ("receipt_greenleaf", "noise", lambda im: noise(im, 28, seed=101), "png", "heavy_degradation"),
+    ("receipt_greenleaf", "rotation", lambda im: rotate(im, -4), "png", "mild_degradation"),
+    ("receipt_aurora", "jpeg", None, "jpeg12", "heavy_degradation"),
+    ("sign_no_parking", "perspective", perspective, "png", "heavy_degradation"),
+    ("sign_platform", "low_contrast", low_contrast, "png", "mild_degradation"),
+    ("form_visitor", "perspective", perspective, "png", "heavy_degradation"),
+    ("table_sales", "blur", lambda im: blur(im, 1.2), "png", "mild_degradation"),
+    ("para_committee", "jpeg", None, "jpeg15", "heavy_degradation"),
+    ("para_lighthouse", "rotation_noise", lambda im: noise(rotate(im, 3), 18, seed=202), "png", "heavy_degradation"),
+    ("code_python", "low_contrast", low_contrast, "png", "mild_degradation"),
+    ("numbers_invoice", "perspective", perspective, "png", "heavy_degradation"),
+    ("numbers_contact", "blur_noise", lambda im: noise(blur(im, 1.0), 15, seed=303), "png", "heavy_degradation"),
 ]
 
 
-def ocr_clean_docs() -> list[tuple[str, str, Callable[[], tuple[Image.Image, str]], dict]]:
-    """(id, category, maker returning (image, reference), extra manifest fields)."""
-    docs: list = []
+def ocr_docs() -> dict[str, tuple[str, Callable[[], tuple[Image.Image, str]], str]]:
+    """Every rendered document by id: (category, maker returning (image, reference), transcription demand)."""
+    docs: dict = {}
     for cid, title, author, tagline, bg, fg, tf in COVERS:
-        docs.append(
-            (
-                cid,
-                "book_cover",
-                lambda a=(title, author, tagline, bg, fg, tf): book_cover(*a),
-                {"question": COVER_Q, "fields": {"title": title, "author": author}, "case_sensitive": False},
-            )
+        docs[cid] = ("book_cover", lambda a=(title, author, tagline, bg, fg, tf): book_cover(*a), "short_text")
+    docs.update({
+        "receipt_greenleaf": ("receipt", lambda: doc(RECEIPT_1, width=420), "long_text"),
+        "receipt_aurora": ("receipt", lambda: doc(RECEIPT_2, width=400), "long_text"),
+        "sign_no_parking": ("sign", lambda: sign([("NO PARKING", 56), ("FIRE LANE", 40)], (200, 20, 30), "white"),
+                            "short_text"),
+        "sign_exit": ("sign", lambda: sign([("EXIT", 80)], (20, 130, 60), "white", arrow=True), "short_text"),
+        "sign_platform": ("sign", lambda: sign([("PLATFORM 4", 48), ("Trains to Westbridge", 28),
+                                                ("Departures every 15 min", 22)], (20, 40, 100), (250, 210, 40)),
+                          "short_text"),
+        "sign_wet_floor": ("sign", lambda: sign([("CAUTION", 60), ("WET FLOOR", 44)], (250, 210, 20), "black"),
+                           "short_text"),
+        "form_visitor": ("form", lambda: doc(FORM_VISITOR, width=520), "long_text"),
+        "form_shipping": ("form", lambda: doc(FORM_SHIPPING, width=520), "long_text"),
+        "table_sales": ("table", lambda: table("Quarterly Sales (units)", TABLE_SALES, [120, 80, 80, 80, 80]),
+                        "long_text"),
+        "table_trains": ("table", lambda: table("Departures", TABLE_TRAINS, [170, 120, 110]), "long_text"),
+        "code_python": ("code", lambda: code_doc(CODE_PY), "long_text"),
+        "code_shell": ("code", lambda: code_doc(CODE_SHELL, 16, bg=(30, 30, 30), fg=(120, 230, 120)), "short_text"),
+        "numbers_invoice": ("numbers", lambda: doc(INVOICE, width=480), "long_text"),
+        "numbers_contact": ("numbers", lambda: doc(CONTACT, width=440), "short_text"),
+        "numbers_meeting": ("numbers", lambda: doc(MEETING, width=600), "short_text"),
+        "price_tag": ("price_tag", lambda: (price_tag("$4.99"), "Fresh Strawberries\n$4.99"), "short_text"),
+    })  # fmt: skip
+    for pid, f, s, w, t in PARAGRAPHS:
+        docs[pid] = (
+            "paragraph",
+            lambda a=(f, s, w, t): para_doc(*a),
+            "short_text" if pid == "para_quote" else "long_text",
         )
-    docs += [
-        ("receipt_greenleaf", "receipt", lambda: doc(RECEIPT_1, width=420), {}),
-        ("receipt_aurora", "receipt", lambda: doc(RECEIPT_2, width=400),
-         {"question": "What is the order number and the total amount on this receipt?",
-          "fields": {"order": "2291", "total": "10.74"}}),
-        ("sign_no_parking", "sign", lambda: sign([("NO PARKING", 56), ("FIRE LANE", 40)], (200, 20, 30), "white"), {}),
-        ("sign_exit", "sign", lambda: sign([("EXIT", 80)], (20, 130, 60), "white", arrow=True), {}),
-        ("sign_platform", "sign", lambda: sign([("PLATFORM 4", 48), ("Trains to Westbridge", 28),
-                                                ("Departures every 15 min", 22)], (20, 40, 100), (250, 210, 40)), {}),
-        ("sign_wet_floor", "sign", lambda: sign([("CAUTION", 60), ("WET FLOOR", 44)], (250, 210, 20), "black"), {}),
-        ("form_visitor", "form", lambda: doc(FORM_VISITOR, width=520), {}),
-        ("form_visitor_fields", "form", lambda: doc(FORM_VISITOR, width=520),
-         {"question": "What is the visitor's name and badge number on this form?",
-          "fields": {"name": "Jane A. Doe", "badge": "V-3318"}}),
-        ("form_shipping", "form", lambda: doc(FORM_SHIPPING, width=520), {}),
-        ("table_sales", "table", lambda: table("Quarterly Sales (units)", TABLE_SALES, [120, 80, 80, 80, 80]), {}),
-        ("table_trains", "table", lambda: table("Departures", TABLE_TRAINS, [170, 120, 110]), {}),
-        ("code_python", "code", lambda: code_doc(CODE_PY), {}),
-        ("code_shell", "code", lambda: code_doc(CODE_SHELL, 16, bg=(30, 30, 30), fg=(120, 230, 120)), {}),
-        ("numbers_invoice", "numbers", lambda: doc(INVOICE, width=480), {}),
-        ("numbers_contact", "numbers", lambda: doc(CONTACT, width=440), {}),
-        ("numbers_meeting", "numbers", lambda: doc(MEETING, width=600), {}),
-    ]  # fmt: skip
-    docs += [(pid, "paragraph", lambda a=(f, s, w, t): para_doc(*a), {}) for pid, f, s, w, t in PARAGRAPHS]
     return docs
+
+
+# Which documents are transcribed in full (covers and the price tag are asked about, not transcribed); code is
+# case-sensitive, everything else is scored ignoring case.
+TRANSCRIBED = ["receipt_greenleaf", "receipt_aurora", "sign_no_parking", "sign_exit", "sign_platform", "sign_wet_floor",
+               "form_visitor", "form_shipping", "table_sales", "table_trains", "code_python", "code_shell",
+               "numbers_invoice", "numbers_contact", "numbers_meeting", "para_committee", "para_lighthouse",
+               "para_quote"]  # fmt: skip
+CASE_SENSITIVE = {"code_python", "code_shell", "real_page_code"}
+TITLE_Q, AUTHOR_Q = "What is the title of this book?", "Who is the author of this book?"
+
+# One field per question: (image id, question id, question, accepted answers, demands). Matched with ANLS.
+FIELDS = [
+    *[(cid, "title", TITLE_Q, [title], ("printed",)) for cid, title, *_ in COVERS],
+    *[(cid, "author", AUTHOR_Q, [author], ("printed",)) for cid, _, author, *_ in COVERS
+      if cid in ("cover_alone", "cover_midnight", "cover_salt_iron")],
+    ("cover_alone_rotation", "title", TITLE_Q, ["ALONE"], ("printed", "mild_degradation")),
+    ("cover_midnight_blur", "title", TITLE_Q, ["Midnight Algorithms"], ("printed", "mild_degradation")),
+    ("receipt_greenleaf", "total", "What is the total on this receipt?", ["7.32"], ("lookup",)),
+    ("receipt_aurora", "total", "What is the total on this receipt?", ["10.74"], ("lookup",)),
+    ("receipt_aurora", "order", "What is the order number on this receipt?", ["2291", "#2291"], ("lookup",)),
+    ("receipt_aurora_jpeg", "total", "What is the total on this receipt?", ["10.74"], ("lookup", "heavy_degradation")),
+    ("form_visitor", "name", "What is the visitor's name on this form?", ["Jane A. Doe"], ("lookup",)),
+    ("form_visitor", "badge", "What is the badge number on this form?", ["V-3318"], ("lookup",)),
+    ("numbers_invoice", "amount", "What is the amount due on this invoice?",
+     ["€1,284.50", "1,284.50", "EUR 1,284.50", "1284.50"], ("lookup",)),
+    ("sign_platform", "number", "Which platform number is on this sign?", ["4"], ("printed",)),
+    ("price_tag", "price", "What is the price on this tag?", ["$4.99", "4.99"], ("printed",)),
+    ("table_trains", "kingsport", "From which platform does the train to Kingsport depart?", ["2"], ("lookup",)),
+    ("table_sales", "east_q4", "How many units did the East region sell in Q4?", ["170"], ("lookup",)),
+]  # fmt: skip
 
 
 # Real photographed/scanned text, transcribed by hand from the images (see README).
@@ -169,47 +198,61 @@ def _encode(img: Image.Image, fmt: str) -> bytes:
     return jpeg(img, int(fmt[4:])) if fmt.startswith("jpeg") else png(img)
 
 
-def ocr_suite() -> SuiteSpec:
-    entries: list[Entry] = []
-    clean = {}
-    for did, category, make, extra in ocr_clean_docs():
-        clean[did] = (category, make, extra)
-        rel = f"images/{did}.png"
-        reference = make()[1]
-        sample = {"id": did, "images": [rel], "question": extra.get("question", READ_ALL), "reference": reference}
-        sample.update({k: v for k, v in extra.items() if k != "question"})
-        sample["tags"] = {"category": category, "source": "rendered", "degradation": "none"}
-        entries.append(Entry(sample, [rendered(rel, lambda m=make: m()[0], f"{category} document")]))
-    for did, kind, fn, fmt in DEGRADED:
-        category, make, extra = clean[did]
+def _images() -> dict[str, tuple[Img, str, str, tuple[str, ...], str, str]]:
+    """Every image by id: (file, reference, category, demands of a transcription, degradation, document id)."""
+    docs = ocr_docs()
+    out: dict = {}
+    for did, (category, make, demand) in docs.items():
+        img = rendered(f"images/{did}.png", lambda m=make: m()[0], f"{category} document")
+        out[did] = (img, make()[1], category, (demand,), "none", did)
+    for did, kind, fn, fmt, demand in DEGRADED:
+        category, make, base = docs[did]
         sid = f"{did}_{kind}"
-        rel = f"images/{sid}.{'jpg' if fmt.startswith('jpeg') else 'png'}"
-        sample = {"id": sid, "images": [rel], "question": extra.get("question", READ_ALL), "reference": make()[1]}
-        sample.update({k: v for k, v in extra.items() if k != "question"})
-        sample["tags"] = {"category": category, "source": "rendered", "degradation": kind}
 
         def produce(m=make, f=fn, e=fmt) -> bytes:
             img = m()[0]
             return _encode(f(img) if f else img, e)
 
-        entries.append(Entry(sample, [Img(rel, produce, f"{RENDERED}: {category} document, {kind}", RENDERED_LICENCE)]))
+        rel = f"images/{sid}.{'jpg' if fmt.startswith('jpeg') else 'png'}"
+        out[sid] = (Img(rel, produce, f"{RENDERED}: {category} document, {kind}", RENDERED_LICENCE), make()[1],
+                    category, (base, demand), kind, did)  # fmt: skip
+    return out
+
+
+def ocr_suite() -> SuiteSpec:
+    images = _images()
+    entries: list[Entry] = []
+    transcribed = TRANSCRIBED + [f"{did}_{kind}" for did, kind, *_ in DEGRADED if not did.startswith("cover")]
+    for sid in transcribed:
+        img, reference, category, demands, degradation, did = images[sid]
+        body = transcription(READ_ALL, reference, case_sensitive=did in CASE_SENSITIVE)
+        entries.append(sample(sid, [img], body, demands, category=category, source="rendered", degradation=degradation))
     for rid, name, box, scale, reference, note in REAL_TEXT:
-        rel = f"images/{rid}.png"
-        sample = {"id": rid, "images": [rel], "question": READ_ALL, "reference": reference,
-                  "tags": {"category": "real_text", "source": "real", "degradation": "none"}}  # fmt: skip
-        entries.append(Entry(sample, [real_text_img(rel, name, box, scale, note)]))
+        img = real_text_img(f"images/{rid}.png", name, box, scale, note)
+        body = transcription(READ_ALL, reference, case_sensitive=rid in CASE_SENSITIVE)
+        entries.append(
+            sample(rid, [img], body, ("real_text",), category="real_text", source="real", degradation="none")
+        )
+    for image_id, qid, question, answers, demands in FIELDS:
+        img, _, category, _, degradation, _ = images[image_id]
+        entries.append(sample(f"{image_id}_{qid}", [img], short_answer(question, answers, "anls"), demands,
+                              category=category, source="rendered", degradation=degradation))  # fmt: skip
     meta = {"task": "ocr", "version": VERSION,
             "description": "Text reading: rendered documents with exact ground truth (clean and degraded) and "
-                           "real scanned/photographed text transcribed by hand."}  # fmt: skip
+                           "real scanned/photographed text transcribed by hand; full transcriptions and "
+                           "one-field questions."}  # fmt: skip
     intro = """
-Labels: `reference` is the exact text in reading order (lines joined by newlines; scoring collapses whitespace,
-so line breaks and indentation never count). Where the question asks for parts (book title and author, an order
-number and total, a name and badge number) `fields` holds each part; book covers are scored case-insensitively
-(`case_sensitive: false`) because cover lettering is stylistic. Rendered documents take their reference from the
-very strings the script draws, in DejaVu fonts shipped with matplotlib (serif, sans, mono; bold and oblique;
-16-80 px). Degraded versions (tag `degradation`): rotation (canvas expanded, nothing cropped), Gaussian blur,
-Gaussian noise (fixed seeds), JPEG quality 12-15, low contrast, perspective tilt (page padded first); each was
-checked by eye to stay legible. Real text (tag `source: real`): crops of scikit-image's scanned `page.png`, the
-name tag in matplotlib's `grace_hopper.jpg` and matplotlib's logo, transcribed by hand from the enlarged images.
+Labels: a transcription (`type: transcription`) has the exact text in reading order as `reference` (lines joined
+by newlines; scoring collapses whitespace and removes markdown, so line breaks, tables drawn with pipes, bold and
+bullets never count). Case is ignored unless the sample says `case_sensitive: true` (code); both case-insensitive
+and case-sensitive located CER are reported. A field question (`type: short_answer`, `match: anls`) asks for one
+part (a book title or author, a receipt total, an order or badge number, a name, an amount, a table cell) and is
+scored on the value the answer gives, not on a mention anywhere in it. Rendered documents take their reference
+from the very strings the script draws, in DejaVu fonts shipped with matplotlib (serif, sans, mono; bold and
+oblique; 16-80 px). Degraded versions (tag `degradation`): rotation (canvas expanded, nothing cropped), Gaussian
+blur, Gaussian noise (fixed seeds), JPEG quality 12-15, low contrast, perspective tilt (page padded first); each
+was checked by eye to stay legible. Real text (tag `source: real`): crops of scikit-image's scanned `page.png`,
+the name tag in matplotlib's `grace_hopper.jpg` and matplotlib's logo, transcribed by hand from the enlarged
+images.
 """
     return SuiteSpec(meta, intro, entries)

@@ -97,7 +97,7 @@ def clock_face(hour: int, minute: int) -> Image.Image:
     for k in range(12):
         a = np.pi / 2 - k * np.pi / 6
         d.text((c + 0.78 * r * np.cos(a), c - 0.78 * r * np.sin(a)), str(k or 12), font=fnt, fill="black", anchor="mm")
-    for frac, length, width in (((hour % 12 + minute / 60) / 12, 0.5, 14), (minute / 60, 0.62, 8)):
+    for frac, length, width in (((hour % 12 + minute / 60) / 12, 0.5, 14), (minute / 60, 0.72, 8)):
         a = np.pi / 2 - frac * 2 * np.pi
         d.line((c, c, c + length * r * np.cos(a), c - length * r * np.sin(a)), fill="black", width=width * SS)
     d.ellipse((c - 12 * SS, c - 12 * SS, c + 12 * SS, c + 12 * SS), fill="black")

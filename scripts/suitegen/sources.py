@@ -68,7 +68,7 @@ def photo(name: str) -> Image.Image:
 
 
 def photo_img(rel: str, name: str, edit: Callable[[Image.Image], Image.Image] | None = None,
-              note: str = "", fmt: str = "jpeg") -> Img:  # fmt: skip
+              note: str = "", fmt: str = "jpeg", quality: int = 85) -> Img:  # fmt: skip
     """A shipped photo, optionally edited. Bytes are made lazily, so building a suite's samples (or one image
     for a test) does not decode every photo."""
     src, lic = PHOTO_SOURCES[name]
@@ -76,7 +76,7 @@ def photo_img(rel: str, name: str, edit: Callable[[Image.Image], Image.Image] | 
     def make() -> bytes:
         img = photo(name)
         img = edit(img) if edit else img
-        return jpeg(img) if fmt == "jpeg" else png(img)
+        return jpeg(img, quality) if fmt == "jpeg" else png(img)
 
     return Img(rel, make, src + (f"; {note}" if note else "") + "; downscaled to max side 768", lic)
 
