@@ -96,7 +96,12 @@ def _hand_greedy(model, inputs: dict, steps: int, *, recompute_at_crossing: bool
             continue
         position_ids = position_ids[:, -1:] + 1
         out = model(
-            input_ids=token, attention_mask=mask, position_ids=position_ids, cache=cache, use_cache=True, logits_to_keep=1
+            input_ids=token,
+            attention_mask=mask,
+            position_ids=position_ids,
+            cache=cache,
+            use_cache=True,
+            logits_to_keep=1,
         )
     return torch.cat(generated, dim=1).tolist()
 

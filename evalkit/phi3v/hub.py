@@ -19,6 +19,8 @@ from evalkit.errors import CheckpointError
 
 # What evalkit needs from a snapshot: configs, tokenizer and weights; never the remote code.
 SNAPSHOT_PATTERNS = ["*.json", "*.safetensors", "tokenizer.model"]
+# What the processor alone needs (no weights to download when only the processor is asked for).
+PROCESSOR_PATTERNS = ["*.json", "tokenizer.model"]
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -40,9 +42,16 @@ class ModelSource:
 
 
 def resolve_model(
-    path_or_repo_id: str | os.PathLike, revision: str | None = None, cache_dir: str | None = None
+    path_or_repo_id: str | os.PathLike,
+    revision: str | None = None,
+    cache_dir: str | None = None,
+    *,
+    patterns: list[str] | None = None,
 ) -> ModelSource:
-    """A local checkpoint directory as it is, or the cached (or downloaded) snapshot of `repo_id` at `revision`."""
+    """A local checkpoint directory as it is, or the cached (or downloaded) snapshot of `repo_id` at `revision`.
+
+    `patterns` limits what a download fetches (default SNAPSHOT_PATTERNS: configs, tokenizer, weights).
+    """
     path = Path(path_or_repo_id).expanduser()
     if path.is_dir():
         if revision:
@@ -53,14 +62,14 @@ def resolve_model(
     text = str(path_or_repo_id)
     if path.exists() or text.startswith((".", "/", "~")) or text.count("/") != 1:
         raise CheckpointError(f"{text}: no such checkpoint directory, and not a Hub repo id of the form 'org/name'")
-    return _resolve_hub(text, revision, cache_dir)
+    return _resolve_hub(text, revision, cache_dir, patterns or SNAPSHOT_PATTERNS)
 
 
-def _resolve_hub(repo_id: str, revision: str | None, cache_dir: str | None) -> ModelSource:
+def _resolve_hub(repo_id: str, revision: str | None, cache_dir: str | None, patterns: list[str]) -> ModelSource:
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import HFValidationError, LocalEntryNotFoundError
 
-    kwargs = dict(repo_id=repo_id, revision=revision, cache_dir=cache_dir, allow_patterns=SNAPSHOT_PATTERNS)
+    kwargs = dict(repo_id=repo_id, revision=revision, cache_dir=cache_dir, allow_patterns=patterns)
     try:
         snapshot = snapshot_download(local_files_only=True, **kwargs)
     except HFValidationError as exc:

@@ -19,6 +19,7 @@ import torch
 from PIL import Image
 
 from evalkit.errors import CheckpointError, InputError
+from evalkit.phi3v.hub import PROCESSOR_PATTERNS, resolve_model
 from evalkit.phi3v.images import (
     CLIP_MEAN,
     CLIP_STD,
@@ -149,15 +150,17 @@ class Phi3VProcessor:
         return int(tid)
 
     @classmethod
-    def from_pretrained(cls, path: str | Path, num_crops: int | None = None) -> Phi3VProcessor:
-        """Load from a local checkpoint dir (tokenizer.json, tokenizer_config.json, preprocessor_config.json).
+    def from_pretrained(
+        cls, path_or_repo_id: str | Path, revision: str | None = None, *, num_crops: int | None = None
+    ) -> Phi3VProcessor:
+        """Load from a checkpoint directory, or a Hub repo id + revision, resolved like the model
+        (`evalkit.phi3v.hub.resolve_model`: the HF cache first, offline with HF_HUB_OFFLINE=1).
 
-        num_crops overrides preprocessor_config.json (the published default is 16; 4 is the
-        recommended setting for multi-image prompts).
+        Reads tokenizer.json, tokenizer_config.json and preprocessor_config.json. num_crops overrides
+        preprocessor_config.json (the published default is 16; 4 is the recommended setting for
+        multi-image prompts).
         """
-        directory = Path(path)
-        if not directory.is_dir():
-            raise CheckpointError(f"checkpoint directory not found: {directory}")
+        directory = resolve_model(path_or_repo_id, revision, patterns=PROCESSOR_PATTERNS).path
         pre_file = directory / "preprocessor_config.json"
         pre = _read_json(pre_file)
         if num_crops is None:
