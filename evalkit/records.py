@@ -80,6 +80,11 @@ class Prediction:
     # The sample's reference labels as scored (e.g. {"text": ..., "keywords": [...], "forbidden": [...]}),
     # copied by the runner so that reports can show the reference without reading the suite.
     labels: dict[str, Any] = field(default_factory=dict)
+    # How many samples were generated together with this one: the batch its timings belong to (None: not recorded,
+    # e.g. a failed sample or an older record). It is smaller than the configured batch size for the last batch of a
+    # suite and after a retry (`retry` says why).
+    batch_size: int | None = None
+    retry: str | None = None  # why this sample was generated again in another batch than the one it was given
 
     @property
     def failed(self) -> bool:
@@ -107,6 +112,8 @@ class Prediction:
                 decode_tokens_per_s=None if tps is None else float(tps),
                 error=d.get("error"),
                 labels=dict(d.get("labels") or {}),
+                batch_size=None if d.get("batch_size") is None else int(d["batch_size"]),
+                retry=d.get("retry"),
             )
         except KeyError as exc:
             raise EvalkitError(f"prediction is missing field {exc.args[0]!r}") from None

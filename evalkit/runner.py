@@ -149,36 +149,76 @@ def _answer_ids(row: torch.Tensor, stop_ids: set[int]) -> list[int]:
     return ids
 
 
+# Errors a generate() call can end in: CUDA OOM and kernel failures are RuntimeErrors; inputs the per-sample check
+# missed surface as ValueError or EvalkitError.
+_GENERATION_ERRORS = (RuntimeError, ValueError, EvalkitError)
+
+
 def predict(loaded: LoadedModel, samples: Sequence[Sample], runtime: RuntimeConfig) -> list[Prediction]:
-    """Answer, score and time one batch; a sample whose images cannot be read fails alone, a generation error fails the batch."""
+    """Answer, score and time one batch. One bad sample never fails another sample of its batch.
+
+    Each sample is first checked alone, untimed (its images decoded, its prompt tokenized), and fails alone if that
+    fails. If the batch's generation still fails, `_generate_isolating` finds the sample(s) that fail alone and
+    generates the rest of the batch again without them. Every prediction records the batch it was generated in
+    (`batch_size`, and `retry` when it is not the batch it was given), so its timings are that batch's timings.
+    """
     prompts = {s.id: build_prompt(s.question, len(s.images)) for s in samples}
     ready, results = [], {}
     for s in samples:
         try:
-            # Decoded once untimed so that a bad file fails this sample, not its batch; the timed request below
-            # decodes again because its latency is meant to start from the image files.
-            for path in s.images:
-                load_image(path)
+            # Untimed: the timed request below decodes the images again, because its latency is meant to start
+            # from the image files.
+            loaded.processor.validate(prompts[s.id], s.images)
             ready.append(s)
         except EvalkitError as exc:
             results[s.id] = _failed(s, prompts[s.id], exc)
     if ready:
-        batch_prompts = [prompts[s.id] for s in ready]
-        try:
-            runs = [
-                _generate_once(loaded, ready, batch_prompts, runtime.max_new_tokens) for _ in range(runtime.repeats)
-            ]
-        except (RuntimeError, ValueError, EvalkitError) as exc:  # CUDA OOM is a RuntimeError
-            if loaded.device.type == "cuda":
-                torch.cuda.empty_cache()
-            for s in ready:
-                results[s.id] = _failed(s, prompts[s.id], exc)
-        else:
-            results.update(_predictions(loaded, ready, batch_prompts, runs))
+        results.update(_generate_isolating(loaded, ready, prompts, runtime))
     return [results[s.id] for s in samples]
 
 
-def _predictions(loaded: LoadedModel, samples, prompts, runs) -> dict[str, Prediction]:
+def _release(loaded: LoadedModel) -> None:
+    if loaded.device.type == "cuda":
+        torch.cuda.empty_cache()
+
+
+def _generate(loaded: LoadedModel, batch: list[Sample], prompts: dict, runtime: RuntimeConfig, retry=None) -> dict:
+    batch_prompts = [prompts[s.id] for s in batch]
+    runs = [_generate_once(loaded, batch, batch_prompts, runtime.max_new_tokens) for _ in range(runtime.repeats)]
+    return _predictions(loaded, batch, batch_prompts, runs, retry)
+
+
+def _generate_isolating(loaded: LoadedModel, batch: list[Sample], prompts: dict, runtime: RuntimeConfig) -> dict:
+    """Generate the batch; if that fails, generate each sample alone to find the one(s) that fail, then the rest of
+    the batch together again (the batch size closest to the configured one). If only the whole batch fails (e.g.
+    out of memory), the samples keep their answers from being generated alone."""
+    try:
+        return _generate(loaded, batch, prompts, runtime)
+    except _GENERATION_ERRORS as exc:
+        _release(loaded)
+        if len(batch) == 1:
+            return {batch[0].id: _failed(batch[0], prompts[batch[0].id], exc)}
+        cause = f"the batch of {len(batch)} failed ({type(exc).__name__}: {exc})"
+        log.warning("%s; retrying its samples", cause)
+    results, bad = {}, []
+    for s in batch:
+        try:
+            results.update(_generate(loaded, [s], prompts, runtime, retry=f"{cause}; generated alone"))
+        except _GENERATION_ERRORS as exc:
+            _release(loaded)
+            results[s.id] = _failed(s, prompts[s.id], exc)
+            bad.append(s.id)
+    rest = [s for s in batch if s.id not in bad]
+    if bad and len(rest) > 1:
+        note = f"{cause}; generated again without {', '.join(repr(b) for b in bad)}"
+        try:
+            results.update(_generate(loaded, rest, prompts, runtime, retry=note))
+        except _GENERATION_ERRORS:
+            _release(loaded)  # the rest keep their answers from being generated alone
+    return results
+
+
+def _predictions(loaded: LoadedModel, samples, prompts, runs, retry: str | None = None) -> dict[str, Prediction]:
     inputs, new_tokens, _, _ = runs[0]  # greedy: every repeat gives the same tokens, the first is kept
     stop_ids = set(loaded.processor.stop_token_ids) | {loaded.processor.pad_token_id}
     image_positions = loaded.model.image_positions(inputs["input_ids"]).sum(dim=1).tolist()
@@ -197,7 +237,7 @@ def _predictions(loaded: LoadedModel, samples, prompts, runs) -> dict[str, Predi
             scores=metrics.score_sample(sample, answer), timings_ms=dict(timings),
             tokens={"prompt": int(prompt_lengths[i]), "image": int(image_positions[i]), "generated": len(ids)},
             decode_tokens_per_s=statistics.median(rates) if rates else None,  # per sequence
-            labels=_labels(sample),
+            labels=_labels(sample), batch_size=len(samples), retry=retry,
         )  # fmt: skip
     return out
 

@@ -25,6 +25,7 @@ from evalkit.phi3v.images import (
     CLIP_STD,
     ImageInputs,
     ImageSource,
+    hd_size,
     hd_transform,
     load_image,
     preprocess_images,
@@ -210,6 +211,21 @@ class Phi3VProcessor:
         return ids
 
     # -- both -----------------------------------------------------------------------------------
+
+    def validate(self, prompt: str, images: Sequence[ImageSource]) -> None:
+        """Raise the InputError that calling the processor on this prompt and its images would raise, without
+        building tensors: images are decoded and sized, not transformed. Lets a caller check samples one by one
+        before batching them, so that one bad sample cannot fail the others."""
+        if not isinstance(prompt, str):
+            raise InputError(f"prompt must be a string, got {type(prompt).__name__}")
+        images = _as_list(images)
+        check_image_tags(prompt, len(images))
+        counts = []
+        for source in images:
+            image = load_image(source)
+            _, _, pad_w, pad_h = hd_size(image.width, image.height, self.num_crops)
+            counts.append(tokens_per_image(pad_h, pad_w, self.tokens_per_crop))
+        self.encode_prompt(prompt, counts)
 
     def __call__(
         self,
