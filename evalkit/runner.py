@@ -20,7 +20,7 @@ from transformers import LogitsProcessorList
 from evalkit import metrics
 from evalkit.errors import EvalkitError, UnsupportedSettingError
 from evalkit.measure import LatencyTracker, MemoryTracker, StepClock
-from evalkit.phi3v.checkpoints import cached_tiny_checkpoint, make_checkpoint
+from evalkit.phi3v.checkpoints import cached_checkpoint
 from evalkit.phi3v.hub import ModelSource, resolve_model, weights_fingerprint
 from evalkit.phi3v.images import load_image
 from evalkit.phi3v.loading import check_setting, load_model, resolve_device, resolve_dtype
@@ -66,13 +66,7 @@ def model_source(model_cfg: ModelConfig, cache_dir: str | Path) -> ModelSource:
     """The checkpoint a model config names; random-weight checkpoints are made on first use."""
     if model_cfg.path:
         return resolve_model(model_cfg.path, model_cfg.revision)
-    cache = Path(cache_dir).expanduser()
-    if model_cfg.random == "tiny":
-        return ModelSource(path=cached_tiny_checkpoint(cache, family=model_cfg.family, seed=model_cfg.seed))
-    path = cache / f"{model_cfg.family}-full-seed{model_cfg.seed}"
-    if not (path / "config.json").is_file():
-        log.info("writing a full-size random checkpoint to %s (about 8.3 GB)", path)
-        make_checkpoint(path, "full", family=model_cfg.family, seed=model_cfg.seed, overwrite=True)
+    path = cached_checkpoint(cache_dir, model_cfg.random, family=model_cfg.family, seed=model_cfg.seed)
     return ModelSource(path=path)
 
 
@@ -286,6 +280,7 @@ def run(cfg: EvalConfig, config_dict: dict | None = None, *, loaded: LoadedModel
     record.setting["device"] = str(loaded.device)
     record.setting["num_crops"] = loaded.processor.num_crops
     record.provenance.update(model=loaded.source.to_dict(), weights=loaded.weights)
+    record.provenance["decoding"] = {**loaded.model.decoding, "max_new_tokens": cfg.runtime.max_new_tokens}
     torch.manual_seed(cfg.runtime.seed)
     with RunWriter(run_dir, record) as writer, MemoryTracker(loaded.device) as memory:
         warm_up(loaded, samples, cfg.runtime)

@@ -54,7 +54,9 @@ def test_image_over_the_pixel_limit_at_run_time_fails_only_its_sample(loaded, oc
     samples = load_suite(suite_dir).samples[:3]  # validated while the files are intact
     bomb_png(samples[2].images[0], 20_000, 10_000)  # then replaced by a decompression bomb
     predictions = runner.predict(loaded, samples, _runtime())
-    assert predictions[2].error.startswith("InputError: image file ") and "above evalkit's limit" in predictions[2].error
+    assert (
+        predictions[2].error.startswith("InputError: image file ") and "above evalkit's limit" in predictions[2].error
+    )
     assert all(p.answer is not None and p.batch_size == 2 for p in predictions[:2])
 
 
@@ -78,8 +80,7 @@ def test_a_sample_failing_in_generation_is_found_and_the_rest_retried_together(l
     assert all(p.batch_size == 2 for p in good) and _answers(good) == clean
     for p in good:
         assert p.retry == (
-            "the batch of 3 failed (RuntimeError: device-side assert triggered);"
-            f" generated again without {ocr[1].id!r}"
+            f"the batch of 3 failed (RuntimeError: device-side assert triggered); generated again without {ocr[1].id!r}"
         )
 
 

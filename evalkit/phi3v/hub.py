@@ -96,9 +96,15 @@ def weight_files(model_dir: Path) -> list[Path]:
     index = model_dir / "model.safetensors.index.json"
     if index.is_file():
         try:
-            names = sorted(set(json.loads(index.read_text())["weight_map"].values()))
-        except (json.JSONDecodeError, KeyError) as exc:
+            weight_map = json.loads(index.read_text()).get("weight_map")
+        except (json.JSONDecodeError, AttributeError) as exc:
             raise CheckpointError(f"{index}: not a valid safetensors index ({exc})") from exc
+        if not isinstance(weight_map, dict) or not all(isinstance(v, str) for v in weight_map.values()):
+            raise CheckpointError(f"{index}: weight_map must map tensor names to file names, got {weight_map!r:.60}")
+        names = sorted(set(weight_map.values()))
+        odd = [n for n in names if Path(n).name != n or n in ("", ".", "..")]
+        if odd:
+            raise CheckpointError(f"{index}: weight_map names files outside the checkpoint directory: {odd[:3]}")
         files = [model_dir / name for name in names]
         missing = [f.name for f in files if not f.is_file()]
         if missing:

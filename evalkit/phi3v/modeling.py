@@ -111,6 +111,7 @@ class Phi3VForCausalLM(Phi3ForCausalLM):
         self.model.vision_embed_tokens = Phi3VImageEmbedding(vision_config, embedding, config.hidden_size)
         self.image_token_id = DEFAULT_IMAGE_TOKEN_ID
         self.source = None  # filled by the loader: where the weights came from (a ModelSource)
+        self.decoding: dict = {}  # filled by the loader: the decoding configuration generate() uses, for records
 
     @classmethod
     def from_pretrained(
@@ -148,12 +149,13 @@ class Phi3VForCausalLM(Phi3ForCausalLM):
 
         transformers' Phi3ForCausalLM drops the cache the first time the sequence passes that length and re-runs the
         whole sequence with the long rope factors; by then the image tensors are gone (generate() passes them on the
-        prefill step only), so every generation crossing 4096 tokens failed. The published Phi-3-vision code keeps
-        the cache instead: each forward picks its rope factors from its own largest position
+        prefill step only), so every generation crossing 4096 tokens failed. The published Phi-3-vision-128k-instruct
+        code keeps the cache instead: each forward picks its rope factors from its own largest position
         (`max(position_ids) + 1 > original_max_position_embeddings` -> long factors, over the whole batch), so tokens
         at positions >= 4096 are rotated with the long factors while cached keys keep their short-factor rotation.
         transformers' longrope rotary embedding applies exactly that rule per forward (`dynamic_rope_update`), so the
         generic GenerationMixin preparation, without Phi3's cache reset, gives the published behaviour.
+        (Copies of the later Phi-3.5-vision remote code carry Phi-3-mini's cache reset instead; see README.)
         """
         return GenerationMixin.prepare_inputs_for_generation(
             self, input_ids, cache=cache, attention_mask=attention_mask, inputs_embeds=inputs_embeds, **kwargs
