@@ -15,7 +15,7 @@ import time
 
 import torch
 
-from evalkit.errors import EXIT_SIGINT, EvalkitError, exit_code, one_line
+from evalkit.errors import EXIT_SIGINT, ConfigError, EvalkitError, exit_code, one_line
 from evalkit.phi3v.loading import ATTN_IMPLEMENTATIONS, DTYPES, load_model, resolve_device
 from evalkit.phi3v.processing import Phi3VProcessor, build_prompt
 
@@ -39,6 +39,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def generate_answer(args: argparse.Namespace) -> str:
+    # Checked before anything is loaded: 0 new tokens would load the model to print nothing.
+    if args.max_new_tokens < 1:
+        raise ConfigError(f"--max-new-tokens must be at least 1, got {args.max_new_tokens}")
+    if args.num_crops is not None and args.num_crops < 1:
+        raise ConfigError(f"--num-crops must be at least 1, got {args.num_crops}")
     device = resolve_device(args.device)
     start = time.perf_counter()
     model = load_model(args.model, args.revision, dtype=args.dtype, attn_implementation=args.attn, device=device)

@@ -257,10 +257,11 @@ def check_inputs(combos: Sequence[Combination]) -> None:
     seen: set = set()
     for combo in combos:
         cfg = combo.config
+        # Read-only checks first: a bad suite or model creates no directory.
         checks = {
-            ("locations", cfg.output_dir, cfg.cache_dir, cfg.model.random, cfg.model.path): check_locations,
             ("suites", tuple(cfg.suites)): _check_suites,
             ("model", cfg.model.path, cfg.model.revision): _check_model,
+            ("locations", cfg.output_dir, cfg.cache_dir, cfg.model.random, cfg.model.path): check_locations,
         }
         for key, check in checks.items():
             if key not in seen:

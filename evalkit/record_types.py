@@ -99,6 +99,10 @@ PREDICTION = {
     "timings_ms": MapOf(Nullable(NUM)),
     "tokens": MapOf(INT),
     "decode_tokens_per_s": Nullable(NUM),
+    "max_new_tokens": Nullable(INT),
+    "truncated": Nullable(BOOL),
+    "batch_size": Nullable(INT),
+    "retry": Nullable(STR),
 }
 BASELINE_SAMPLE = {
     **_SAMPLE_COMMON,

@@ -86,6 +86,11 @@ class Prediction:
     # was cut off). Optional: records written before budgets existed have neither.
     max_new_tokens: int | None = None
     truncated: bool | None = None
+    # How many samples were generated together with this one: the batch its timings belong to (None: not recorded,
+    # e.g. a failed sample or an older record). It is smaller than the configured batch size for the last batch of a
+    # suite and after a retry (`retry` says why).
+    batch_size: int | None = None
+    retry: str | None = None  # why this sample was generated again in another batch than the one it was given
 
     @property
     def failed(self) -> bool:
@@ -116,6 +121,8 @@ class Prediction:
                 labels=dict(d.get("labels") or {}),
                 max_new_tokens=None if d.get("max_new_tokens") is None else int(d["max_new_tokens"]),
                 truncated=None if d.get("truncated") is None else bool(d["truncated"]),
+                batch_size=None if d.get("batch_size") is None else int(d["batch_size"]),
+                retry=d.get("retry"),
             )
         except KeyError as exc:
             raise EvalkitError(f"prediction is missing field {exc.args[0]!r}") from None

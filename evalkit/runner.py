@@ -21,7 +21,7 @@ from transformers import LogitsProcessorList
 from evalkit import interrupt, metrics
 from evalkit.errors import EvalkitError, UnsupportedSettingError
 from evalkit.measure import LatencyTracker, MemoryTracker, StepClock
-from evalkit.phi3v.checkpoints import cached_tiny_checkpoint, make_checkpoint
+from evalkit.phi3v.checkpoints import cached_checkpoint
 from evalkit.phi3v.hub import ModelSource, resolve_model, weights_fingerprint
 from evalkit.phi3v.images import load_image
 from evalkit.phi3v.loading import check_setting, load_model, resolve_device, resolve_dtype
@@ -67,13 +67,7 @@ def model_source(model_cfg: ModelConfig, cache_dir: str | Path) -> ModelSource:
     """The checkpoint a model config names; random-weight checkpoints are made on first use."""
     if model_cfg.path:
         return resolve_model(model_cfg.path, model_cfg.revision)
-    cache = Path(cache_dir).expanduser()
-    if model_cfg.random == "tiny":
-        return ModelSource(path=cached_tiny_checkpoint(cache, family=model_cfg.family, seed=model_cfg.seed))
-    path = cache / f"{model_cfg.family}-full-seed{model_cfg.seed}"
-    if not (path / "config.json").is_file():
-        log.info("writing a full-size random checkpoint to %s (about 8.3 GB)", path)
-        make_checkpoint(path, "full", family=model_cfg.family, seed=model_cfg.seed, overwrite=True)
+    path = cached_checkpoint(cache_dir, model_cfg.random, family=model_cfg.family, seed=model_cfg.seed)
     return ModelSource(path=path)
 
 
@@ -176,36 +170,84 @@ def _answer_ids(row: torch.Tensor, stop_ids: set[int], budget: int) -> tuple[lis
     return ids, len(ids) >= budget
 
 
+# Errors a generate() call can end in: CUDA OOM and kernel failures are RuntimeErrors; inputs the per-sample check
+# missed surface as ValueError or EvalkitError.
+_GENERATION_ERRORS = (RuntimeError, ValueError, EvalkitError)
+
+
 def predict(loaded: LoadedModel, samples: Sequence[Sample], runtime: RuntimeConfig) -> list[Prediction]:
-    """Answer, score and time one batch; a sample whose images cannot be read fails alone, a generation error fails the batch."""
+    """Answer, score and time one batch. One bad sample never fails another sample of its batch.
+
+    Each sample is first checked alone, untimed (its images decoded, its prompt tokenized), and fails alone if that
+    fails. If the batch's generation still fails, `_generate_isolating` finds the sample(s) that fail alone and
+    generates the rest of the batch again without them. Every prediction records the batch it was generated in
+    (`batch_size`, and `retry` when it is not the batch it was given), so its timings are that batch's timings.
+    """
     prompts = {s.id: build_prompt(question_text(s), len(s.images)) for s in samples}
     limits = budgets(loaded, samples, runtime)
     ready, results = [], {}
     for s in samples:
         try:
-            # Decoded once untimed so that a bad file fails this sample, not its batch; the timed request below
-            # decodes again because its latency is meant to start from the image files.
-            for path in s.images:
-                load_image(path)
+            # Untimed: the timed request below decodes the images again, because its latency is meant to start
+            # from the image files.
+            loaded.processor.validate(prompts[s.id], s.images)
             ready.append(s)
         except EvalkitError as exc:
             results[s.id] = _failed(s, prompts[s.id], exc, limits[s.id])
     if ready:
-        batch_prompts = [prompts[s.id] for s in ready]
-        longest = max(limits[s.id] for s in ready)
-        try:
-            runs = [_generate_once(loaded, ready, batch_prompts, longest) for _ in range(runtime.repeats)]
-        except (RuntimeError, ValueError, EvalkitError) as exc:  # CUDA OOM is a RuntimeError
-            if loaded.device.type == "cuda":
-                torch.cuda.empty_cache()
-            for s in ready:
-                results[s.id] = _failed(s, prompts[s.id], exc, limits[s.id])
-        else:
-            results.update(_predictions(loaded, ready, batch_prompts, runs, limits))
+        results.update(_generate_isolating(loaded, ready, prompts, runtime, limits))
     return [results[s.id] for s in samples]
 
 
-def _predictions(loaded: LoadedModel, samples, prompts, runs, limits: dict[str, int]) -> dict[str, Prediction]:
+def _release(loaded: LoadedModel) -> None:
+    if loaded.device.type == "cuda":
+        torch.cuda.empty_cache()
+
+
+def _generate(
+    loaded: LoadedModel, batch: list[Sample], prompts: dict, runtime: RuntimeConfig, limits: dict, retry=None
+) -> dict:
+    batch_prompts = [prompts[s.id] for s in batch]
+    longest = max(limits[s.id] for s in batch)  # each answer is cut to its own budget afterwards
+    runs = [_generate_once(loaded, batch, batch_prompts, longest) for _ in range(runtime.repeats)]
+    return _predictions(loaded, batch, batch_prompts, runs, limits, retry)
+
+
+def _generate_isolating(
+    loaded: LoadedModel, batch: list[Sample], prompts: dict, runtime: RuntimeConfig, limits: dict
+) -> dict:
+    """Generate the batch; if that fails, generate each sample alone to find the one(s) that fail, then the rest of
+    the batch together again (the batch size closest to the configured one). If only the whole batch fails (e.g.
+    out of memory), the samples keep their answers from being generated alone."""
+    try:
+        return _generate(loaded, batch, prompts, runtime, limits)
+    except _GENERATION_ERRORS as exc:
+        _release(loaded)
+        if len(batch) == 1:
+            return {batch[0].id: _failed(batch[0], prompts[batch[0].id], exc, limits[batch[0].id])}
+        cause = f"the batch of {len(batch)} failed ({type(exc).__name__}: {exc})"
+        log.warning("%s; retrying its samples", cause)
+    results, bad = {}, []
+    for s in batch:
+        try:
+            results.update(_generate(loaded, [s], prompts, runtime, limits, retry=f"{cause}; generated alone"))
+        except _GENERATION_ERRORS as exc:
+            _release(loaded)
+            results[s.id] = _failed(s, prompts[s.id], exc, limits[s.id])
+            bad.append(s.id)
+    rest = [s for s in batch if s.id not in bad]
+    if bad and len(rest) > 1:
+        note = f"{cause}; generated again without {', '.join(repr(b) for b in bad)}"
+        try:
+            results.update(_generate(loaded, rest, prompts, runtime, limits, retry=note))
+        except _GENERATION_ERRORS:
+            _release(loaded)  # the rest keep their answers from being generated alone
+    return results
+
+
+def _predictions(
+    loaded: LoadedModel, samples, prompts, runs, limits: dict[str, int], retry: str | None = None
+) -> dict[str, Prediction]:
     inputs, new_tokens, _, _ = runs[0]  # greedy: every repeat gives the same tokens, the first is kept
     stop_ids = set(loaded.processor.stop_token_ids) | {loaded.processor.pad_token_id}
     image_positions = loaded.model.image_positions(inputs["input_ids"]).sum(dim=1).tolist()
@@ -225,6 +267,7 @@ def _predictions(loaded: LoadedModel, samples, prompts, runs, limits: dict[str, 
             tokens={"prompt": int(prompt_lengths[i]), "image": int(image_positions[i]), "generated": len(ids)},
             decode_tokens_per_s=statistics.median(rates) if rates else None,  # per sequence
             labels=_labels(sample), max_new_tokens=limits[sample.id], truncated=truncated,
+            batch_size=len(samples), retry=retry,
         )  # fmt: skip
     return out
 
@@ -306,6 +349,7 @@ def run(
     record.setting["device"] = str(loaded.device)
     record.setting["num_crops"] = loaded.processor.num_crops
     record.provenance.update(model=loaded.source.to_dict(), weights=loaded.weights)
+    record.provenance["decoding"] = {**loaded.model.decoding, "max_new_tokens": cfg.runtime.max_new_tokens}
     torch.manual_seed(cfg.runtime.seed)
     with (
         _reports_when_stopped(cfg, run_dir),

@@ -30,6 +30,10 @@ Manifest fields (anything else is an error, so a typo never silently drops a lab
 
 `load_suite` validates everything before any model runs, including decoding each image header and
 checking its data with PIL's `verify()`, and raises `SuiteError("path/manifest.jsonl:12: reason")`.
+Images must lie inside the suite directory (no `..`, no symlink out of it) and have at most
+`MAX_IMAGE_PIXELS` pixels; questions must not contain special-token syntax (`<|image_1|>`, `<|end|>`...).
+An image with a non-identity EXIF orientation is logged as a warning: like the published processor,
+evalkit ignores the tag, so the model sees the pixels as stored.
 The suite's content hash is sha256 over (relative path, sha256 of bytes) of manifest.jsonl,
 suite.json and every referenced image, in sorted path order; runs record it so a changed suite is
 never compared silently with an old one. README edits do not change the hash.
@@ -40,7 +44,9 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import logging
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,7 +54,10 @@ from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 
-from evalkit.errors import SuiteError
+from evalkit.errors import InputError, SuiteError
+from evalkit.phi3v.images import file_problem, open_image
+
+log = logging.getLogger(__name__)
 
 TASKS = ("describe", "ocr", "compare")
 MANIFEST = "manifest.jsonl"
@@ -95,6 +104,10 @@ _REMOVED_FIELDS = {
     "fields": "field 'fields' is no longer supported: ask one field per sample (type 'short_answer' with 'answers')"
 }
 _SUITE_KEYS = ("name", "task", "version", "description")
+# The Phi-3 tokenizer's special-token syntax (<|image_1|>, <|image|>, <|end|>, <|user|> ...). The harness writes the
+# image tags and the chat format itself; inside a question such text would re-tag images or end the turn early.
+_SPECIAL_TOKEN = re.compile(r"<\|[^<>|\s]*\|>")
+_EXIF_ORIENTATION = 0x0112
 
 
 @dataclass(frozen=True)
@@ -273,10 +286,22 @@ def _parse_sample(raw: dict, task: str, suite_name: str, suite_dir: Path, line: 
     if task == "compare" and len(rel_images) != 2:
         raise ValueError(f"task 'compare' needs exactly 2 images, got {len(rel_images)}")
     images = []
+    root = suite_dir.resolve()
     for rel in rel_images:
         if Path(rel).is_absolute():
             raise ValueError(f"image path {rel!r} must be relative to the manifest")
-        images.append((suite_dir / rel).resolve())
+        resolved = (suite_dir / rel).resolve()
+        if not resolved.is_relative_to(root):
+            # `..` or a symlink out of the suite: the file would be read, hashed and embedded in reports.
+            raise ValueError(f"image path {rel!r} leads outside the suite directory (to {resolved})")
+        images.append(resolved)
+    question = _str(raw["question"], "question")
+    special = _SPECIAL_TOKEN.search(question)
+    if special:
+        raise ValueError(
+            f"field 'question' contains {special.group(0)!r}, special-token syntax; write plain text"
+            " (the harness adds the image tags and the chat format)"
+        )
     keywords: tuple = ()
     if "keywords" in raw:
         if not isinstance(raw["keywords"], list) or not raw["keywords"]:
@@ -297,7 +322,7 @@ def _parse_sample(raw: dict, task: str, suite_name: str, suite_dir: Path, line: 
         suite=suite_name,
         task=task,
         images=tuple(images),
-        question=_str(raw["question"], "question"),
+        question=question,
         type=qtype,
         reference=_str(raw["reference"], "reference") if "reference" in raw else None,
         answers=answers,
@@ -311,18 +336,23 @@ def _parse_sample(raw: dict, task: str, suite_name: str, suite_dir: Path, line: 
     )
 
 
-def _check_image(data: bytes) -> None:
-    """Catch unreadable or truncated files up front, cheaply.
+def _check_image(data: bytes, name: str) -> int | None:
+    """Catch unreadable, truncated or oversized files up front, cheaply; return the EXIF orientation, if any.
 
-    PNG: verify() checks every chunk's CRC without decoding pixels. Other formats (JPEG) are decoded in
-    draft mode (1/8 scale), which still reads the whole compressed stream, so truncation is caught.
+    The pixel limit is checked on the header, before any decoding. PNG: verify() checks every chunk's CRC
+    without decoding pixels. Other formats (JPEG) are decoded in draft mode (1/8 scale), which still reads
+    the whole compressed stream, so truncation is caught.
     """
-    with Image.open(io.BytesIO(data)) as im:
+    with open_image(io.BytesIO(data), name) as im:
         if im.format == "PNG":
+            exif = Image.Exif()
+            exif.load(im.info.get("exif", b""))  # an eXIf chunk seen while opening; verify() must come first
             im.verify()
         else:
+            exif = im.getexif()
             im.draft(im.mode, (max(1, im.width // 8), max(1, im.height // 8)))
             im.load()
+    return exif.get(_EXIF_ORIENTATION)
 
 
 def load_suite(path: str | Path) -> Suite:
@@ -365,13 +395,28 @@ def load_suite(path: str | Path) -> Suite:
         for img in sample.images:
             if img in image_bytes:
                 continue
-            if not img.is_file():
+            problem = file_problem(img)
+            if problem == "not found":
                 raise SuiteError(f"{where}:{lineno}: missing image {_display(img)}")
+            if problem:
+                raise SuiteError(f"{where}:{lineno}: image {_display(img)} {problem}")
             data = img.read_bytes()
             try:
-                _check_image(data)
-            except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+                orientation = _check_image(data, f"image {_display(img)}")
+            except InputError as exc:
+                raise SuiteError(f"{where}:{lineno}: {exc}") from None
+            except UnidentifiedImageError:
+                raise SuiteError(
+                    f"{where}:{lineno}: unreadable image {_display(img)}: not an image format PIL reads"
+                ) from None
+            except (OSError, SyntaxError, ValueError) as exc:
                 raise SuiteError(f"{where}:{lineno}: unreadable image {_display(img)}: {exc}") from None
+            if orientation not in (None, 1):
+                log.warning(
+                    "%s:%d: image %s has EXIF orientation %s; evalkit ignores it, as the published processor does,"
+                    " so the model sees the pixels as stored, not as a photo viewer turns them",
+                    where, lineno, _display(img), orientation,
+                )  # fmt: skip
             image_bytes[img] = data
         samples.append(sample)
     if not samples:
@@ -394,7 +439,6 @@ def _content_hash(suite_dir: Path, image_bytes: dict[Path, bytes]) -> str:
         SUITE_JSON: (suite_dir / SUITE_JSON).read_bytes(),
     }
     for img, data in image_bytes.items():
-        # Images outside the suite dir (a user's shared folder) are keyed by their relative route.
         files[os.path.relpath(img, suite_dir).replace(os.sep, "/")] = data
     h = hashlib.sha256()
     for name in sorted(files):
@@ -424,4 +468,20 @@ def resolve_suites(specs: Sequence[str], root: Path | None = None) -> list[Suite
         else:
             names = ", ".join(available_suites(base)) or "none"
             raise SuiteError(f"unknown suite {spec!r}: not a directory and not a suite in {_display(base)} ({names})")
+        _check_unique_name(suites, spec)
     return suites
+
+
+def _check_unique_name(suites: list[Suite], spec: str) -> None:
+    """Runs, reports and comparisons key samples by (suite name, sample id): two suites of one name would
+    duplicate every sample (and mis-pair them in comparisons)."""
+    new = suites[-1]
+    for earlier in suites[:-1]:
+        if earlier.name != new.name:
+            continue
+        if earlier.path == new.path:
+            raise SuiteError(f"suite {new.name!r} is listed twice ({spec!r}); list each suite once")
+        raise SuiteError(
+            f"{_display(new.path / SUITE_JSON)}: suite name {new.name!r} is already used by"
+            f" {_display(earlier.path / SUITE_JSON)}; give each suite its own name"
+        )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -60,3 +61,21 @@ def tiny_model(tiny_checkpoint: Path):
     from evalkit.phi3v import load_model
 
     return load_model(tiny_checkpoint, dtype="float32", attn_implementation="sdpa")
+
+
+def make_hub_cache(tmp_path: Path, source: Path, repo_id: str, commit: str) -> Path:
+    """The huggingface_hub cache layout: blobs named by content hash, snapshots/<commit>/ of symlinks, refs/."""
+    from evalkit.phi3v.hub import file_sha256
+
+    repo = tmp_path / "hub" / f"models--{repo_id.replace('/', '--')}"
+    (repo / "blobs").mkdir(parents=True)
+    snapshot = repo / "snapshots" / commit
+    snapshot.mkdir(parents=True)
+    for f in source.iterdir():
+        blob = repo / "blobs" / file_sha256(f)
+        shutil.copyfile(f, blob)
+        (snapshot / f.name).symlink_to(Path("../..") / "blobs" / blob.name)
+    (snapshot / "modeling_phi3_v.py").write_text("raise RuntimeError('remote code must never be imported')\n")
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    return tmp_path / "hub"

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import make_hub_cache
 from safetensors.torch import load_file, save_file
 
 from evalkit.errors import CheckpointError, ConfigError, InputError, UnsupportedSettingError
@@ -122,27 +123,11 @@ def test_make_checkpoint_is_deterministic(tmp_path, tiny_checkpoint):
         make_checkpoint(again, "tiny")
 
 
-def _hub_cache(tmp_path: Path, source: Path, repo_id: str, commit: str) -> Path:
-    """The huggingface_hub cache layout: blobs named by content hash, snapshots/<commit>/ of symlinks, refs/."""
-    repo = tmp_path / "hub" / f"models--{repo_id.replace('/', '--')}"
-    (repo / "blobs").mkdir(parents=True)
-    snapshot = repo / "snapshots" / commit
-    snapshot.mkdir(parents=True)
-    for f in source.iterdir():
-        blob = repo / "blobs" / file_sha256(f)
-        shutil.copyfile(f, blob)
-        (snapshot / f.name).symlink_to(Path("../..") / "blobs" / blob.name)
-    (snapshot / "modeling_phi3_v.py").write_text("raise RuntimeError('remote code must never be imported')\n")
-    (repo / "refs").mkdir()
-    (repo / "refs" / "main").write_text(commit)
-    return tmp_path / "hub"
-
-
 def test_loads_by_repo_id_and_revision_from_offline_cache(
     tmp_path, monkeypatch, reference_checkpoint, reference_dir, reference_cases
 ):
     commit = "0123456789abcdef0123456789abcdef01234567"
-    cache = _hub_cache(tmp_path, reference_checkpoint, "microsoft/Phi-3-vision-128k-instruct", commit)
+    cache = make_hub_cache(tmp_path, reference_checkpoint, "microsoft/Phi-3-vision-128k-instruct", commit)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(cache))  # the env var is read at import
     for revision in (None, "main", commit):

@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import find_reference_dir
-from PIL import Image
+from conftest import find_reference_dir, make_hub_cache
+from PIL import Image, ImageDraw
 
 from evalkit.errors import CheckpointError, InputError
-from evalkit.phi3v.images import hd_size, image_to_crops, preprocess_images
+from evalkit.phi3v.images import MAX_IMAGE_PIXELS, hd_size, image_to_crops, preprocess_images
 from evalkit.phi3v.processing import (
     Phi3VProcessor,
     build_prompt,
@@ -243,7 +243,7 @@ def _mode_samples() -> dict[str, Image.Image]:
         "P+transparency": pal_t,
         "RGB+transparency": rgb_t,
         "CMYK": base.convert("CMYK"),
-        "I;16": Image.fromarray(np.arange(35, dtype=np.uint16).reshape(5, 7)),
+        # 16-bit greyscale is not here: transformers clips it at 255 (white), evalkit scales it (see below).
     }
 
 
@@ -419,5 +419,87 @@ def test_checkpoint_files_missing_or_broken(tmp_path, reference_checkpoint):
     (tmp_path / "tokenizer.json").unlink()
     with pytest.raises(CheckpointError, match="missing tokenizer.json"):
         Phi3VProcessor.from_pretrained(tmp_path)
-    with pytest.raises(CheckpointError, match="not found"):
+    with pytest.raises(CheckpointError, match="no such checkpoint directory"):
         Phi3VProcessor.from_pretrained(tmp_path / "absent")
+
+
+# -- images at the edges: 16 bits, the pixel limit, things that are not image files -------------------
+
+
+def _text_page() -> np.ndarray:
+    page = Image.new("L", (200, 60), 230)
+    ImageDraw.Draw(page).text((10, 20), "INVOICE 42", fill=20)
+    return np.asarray(page)
+
+
+def test_16_bit_greyscale_png_keeps_its_text(tmp_path, processor):
+    """PIL's convert("RGB") clips 16-bit values at 255 (a white page); evalkit keeps the high byte."""
+    page = _text_page()
+    low_byte = np.random.default_rng(0).integers(0, 256, page.shape, dtype=np.uint16)
+    Image.fromarray((page.astype(np.uint16) << 8) | low_byte).save(tmp_path / "scan16.png")
+    Image.fromarray(page).save(tmp_path / "scan8.png")
+    assert Image.open(tmp_path / "scan16.png").mode == "I;16"
+    loaded = np.asarray(load_image(tmp_path / "scan16.png"))
+    assert loaded.shape == (60, 200, 3) and (loaded == page[..., None]).all()  # the text is there, pixel for pixel
+    assert (loaded < 100).sum() > 100 and loaded.max() == 230  # dark strokes on the light page
+    prompt = build_prompt("Read the text.", 1)
+    a, b = processor(prompt, [tmp_path / "scan16.png"]), processor(prompt, [tmp_path / "scan8.png"])
+    assert torch.equal(a["pixel_values"], b["pixel_values"])
+
+
+def test_32_bit_images_scale_by_range_or_are_refused():
+    eight_bit = np.arange(0, 250, 10, dtype=np.int32).reshape(5, 5)
+    assert (np.asarray(load_image(Image.fromarray(eight_bit, "I")))[..., 0] == eight_bit).all()
+    sixteen = eight_bit * 256 + 255
+    assert (np.asarray(load_image(Image.fromarray(sixteen, "I")))[..., 0] == eight_bit).all()
+    with pytest.raises(InputError, match=r"values 0\.\.70000, outside 16 bits"):
+        load_image(Image.fromarray(np.array([[0, 70000]], dtype=np.int32), "I"))
+    with pytest.raises(InputError, match="floating-point images"):
+        load_image(Image.fromarray(np.zeros((4, 4), dtype=np.float32), "F"))
+
+
+@pytest.mark.parametrize("size", [(11_000, 10_000), (20_000, 10_000)], ids=["over-limit", "PIL-bomb"])
+def test_image_file_above_the_pixel_limit_is_refused_before_decoding(tmp_path, size):
+    from test_suite_validation import bomb_png
+
+    path = bomb_png(tmp_path / "bomb.png", *size)
+    with pytest.raises(InputError) as err:
+        load_image(path)
+    message = str(err.value)
+    assert message.startswith(f"image file {path} ") and f"limit of {MAX_IMAGE_PIXELS:,}" in message
+    assert "\n" not in message
+
+
+def test_directories_and_pipes_are_not_called_missing(tmp_path):
+    (tmp_path / "folder.png").mkdir()
+    with pytest.raises(InputError, match=r"folder\.png is a directory, not an image file"):
+        load_image(tmp_path / "folder.png")
+    import os
+
+    os.mkfifo(tmp_path / "pipe.png")
+    with pytest.raises(InputError, match=r"pipe\.png is not a regular file"):
+        load_image(tmp_path / "pipe.png")
+    with pytest.raises(InputError, match="image file not found"):
+        load_image(tmp_path / "absent.png")
+
+
+def test_processor_from_repo_id_and_revision_like_the_model(tmp_path, monkeypatch, reference_checkpoint):
+    """Phi3VProcessor.from_pretrained takes what Phi3VForCausalLM.from_pretrained takes: a repo id and revision,
+    resolved through the HF cache (offline here)."""
+    repo_id, commit = "microsoft/Phi-3-vision-128k-instruct", "89abcdef0123456789abcdef0123456789abcdef"
+    cache = make_hub_cache(tmp_path, reference_checkpoint, repo_id, commit)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(cache))  # the env var is read at import
+    local = Phi3VProcessor.from_pretrained(reference_checkpoint, num_crops=4)
+    prompt = build_prompt("Describe.", 1)
+    image = _rng_image(50, 40, 3)
+    for revision in (None, "main", commit):
+        hub = Phi3VProcessor.from_pretrained(repo_id, revision, num_crops=4)
+        assert hub.num_crops == 4 and hub.image_token_id == local.image_token_id
+        a, b = hub(prompt, [image]), local(prompt, [image])
+        assert torch.equal(a["input_ids"], b["input_ids"]) and torch.equal(a["pixel_values"], b["pixel_values"])
+    assert Phi3VProcessor.from_pretrained(repo_id).num_crops == 16  # preprocessor_config.json's default
+    with pytest.raises(CheckpointError, match="not in the Hub cache and HF_HUB_OFFLINE is set"):
+        Phi3VProcessor.from_pretrained(repo_id, "0000000000000000000000000000000000000000")
+    with pytest.raises(CheckpointError, match="a revision .* only applies to Hub repo ids"):
+        Phi3VProcessor.from_pretrained(reference_checkpoint, "main")

@@ -8,8 +8,13 @@ Both carry the published tokenizer and processor files and a config.json in the 
 from __future__ import annotations
 
 import copy
+import errno
 import json
+import logging
+import os
+import re
 import shutil
+import tempfile
 from importlib import resources
 from pathlib import Path
 
@@ -17,6 +22,8 @@ import torch
 from safetensors.torch import save_file
 
 from evalkit.errors import CheckpointError
+
+log = logging.getLogger(__name__)
 
 FAMILIES = {"phi3v": "config_phi3v.json", "phi35v": "config_phi35v.json"}
 SIZES = ("tiny", "full")
@@ -72,27 +79,23 @@ def _random_tensor(name: str, shape: tuple[int, ...], std: float, generator: tor
     return torch.randn(shape, generator=generator) * std
 
 
-def make_checkpoint(
-    out_dir: str | Path, size: str = "tiny", *, family: str = "phi3v", seed: int = 0, overwrite: bool = False
-) -> Path:
-    """Write config, tokenizer, processor files and random bfloat16 weights under the published key names."""
+# Written last into every checkpoint evalkit makes: what it is and the size of each file, so that a cache entry
+# damaged later (a file deleted or cut short) is recognised.
+MARKER = "evalkit-checkpoint.json"
+_SHARD = re.compile(r"model-\d{5}-of-\d{5}\.safetensors")
+_CHECKPOINT_FILES = {*_FILES, "config.json", "LICENSE", "model.safetensors", "model.safetensors.index.json", MARKER}
+
+
+def _write(tmp: Path, size: str, family: str, seed: int) -> None:
+    """Config, tokenizer, processor files, random bfloat16 weights under the published key names, then the marker."""
     from evalkit.phi3v.config import parse_config
     from evalkit.phi3v.modeling import Phi3VForCausalLM
 
-    out = Path(out_dir)
-    if out.exists() and any(out.iterdir()):
-        if not overwrite:
-            raise CheckpointError(f"{out}: directory exists and is not empty (pass overwrite to replace it)")
-        shutil.rmtree(out)
     config = checkpoint_config(size, family)
     spec = parse_config(config, f"<{family} {size}>")
     with torch.device("meta"):
         model = Phi3VForCausalLM(spec.text, spec.vision, spec.embedding)
     shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-
-    tmp = out.with_name(out.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
     generator = torch.Generator().manual_seed(seed)
     std = float(config["initializer_range"])
     shards: list[dict[str, torch.Tensor]] = [{}]
@@ -119,17 +122,122 @@ def make_checkpoint(
     for name in _FILES:
         shutil.copyfile(_asset(name), tmp / name)
     shutil.copyfile(_asset("LICENSE"), tmp / "LICENSE")
-    tmp.rename(out)  # appears whole or not at all
+    files = {f.name: f.stat().st_size for f in sorted(tmp.iterdir())}
+    marker = {"made_by": "evalkit make-checkpoint", "family": family, "size": size, "seed": seed, "files": files}
+    (tmp / MARKER).write_text(json.dumps(marker, indent=2) + "\n")
+
+
+def _build(out: Path, size: str, family: str, seed: int) -> Path:
+    """Write the checkpoint into a private temporary directory next to `out` (same file system, so it can be renamed
+    into place); removed again if anything fails."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
+    try:
+        _write(tmp, size, family, seed)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return tmp
+
+
+def _publish(tmp: Path, out: Path) -> bool:
+    """Rename the finished directory to `out` in one step (it appears whole or not at all). False, and `tmp` removed,
+    when `out` is already there with content: another process published first."""
+    try:
+        os.rename(tmp, out)  # replaces `out` only if it is missing or an empty directory
+        return True
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
+            return False
+        raise CheckpointError(f"{out}: cannot publish the new checkpoint ({exc.strerror})") from exc
+
+
+def _foreign_entries(directory: Path) -> list[str]:
+    """Entries of `directory` that are not files a checkpoint consists of (user files, subdirectories...)."""
+    return sorted(
+        p.name + ("/" if p.is_dir() else "")
+        for p in directory.iterdir()
+        if p.is_dir() or not (p.name in _CHECKPOINT_FILES or _SHARD.fullmatch(p.name))
+    )
+
+
+def make_checkpoint(
+    out_dir: str | Path, size: str = "tiny", *, family: str = "phi3v", seed: int = 0, overwrite: bool = False
+) -> Path:
+    """Write config, tokenizer, processor files and random bfloat16 weights under the published key names.
+
+    `overwrite` replaces an existing directory only if everything in it belongs to a checkpoint (config, tokenizer
+    and processor files, weights, index, LICENSE); anything else is named and the directory is left alone.
+    """
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise CheckpointError(f"{out}: exists and is not a directory")
+    existing = out.is_dir() and any(out.iterdir())
+    if existing and not overwrite:
+        raise CheckpointError(f"{out}: directory exists and is not empty (pass overwrite to replace it)")
+    if existing:
+        foreign = _foreign_entries(out)
+        if foreign:
+            shown = ", ".join(foreign[:6]) + (f" and {len(foreign) - 6} more" if len(foreign) > 6 else "")
+            raise CheckpointError(f"{out}: not replaced: it holds files that are not part of a checkpoint ({shown})")
+    tmp = _build(out, size, family, seed)
+    if existing:
+        # Swap: the old checkpoint moves aside, the new one takes its name, the old one is deleted.
+        old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
+        os.rename(out, old / out.name)
+        os.rename(tmp, out)
+        shutil.rmtree(old, ignore_errors=True)
+    elif not _publish(tmp, out):
+        raise CheckpointError(f"{out}: another process wrote a checkpoint there meanwhile; left as it is")
     return out
 
 
-def cached_tiny_checkpoint(cache_dir: str | Path, *, family: str = "phi3v", seed: int = 0) -> Path:
-    """The tiny checkpoint for (family, seed) under cache_dir, made on first use."""
-    path = Path(cache_dir).expanduser() / f"{family}-tiny-seed{seed}"
-    if not (path / "config.json").is_file():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        make_checkpoint(path, "tiny", family=family, seed=seed, overwrite=True)
+def _check_entry(path: Path) -> None:
+    """A cache entry must hold every file its marker lists, at the recorded size."""
+
+    def damaged(reason: str) -> CheckpointError:
+        return CheckpointError(
+            f"{path}: damaged checkpoint cache entry ({reason}); remove it (rm -rf '{path}') and it is made again"
+        )
+
+    marker = path / MARKER
+    if not marker.is_file():
+        # Made by an evalkit older than the marker: accept it if its files are all there.
+        missing = [n for n in ("config.json", "tokenizer.json", "preprocessor_config.json") if not (path / n).is_file()]
+        if missing or not any(path.glob("*.safetensors")):
+            raise damaged(f"missing {', '.join(missing) or 'weights'}")
+        return
+    try:
+        files = json.loads(marker.read_text())["files"]
+        expected = {str(name): int(size) for name, size in files.items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise damaged(f"unreadable {MARKER}: {exc}") from None
+    for name, size in expected.items():
+        file = path / name
+        if not file.is_file():
+            raise damaged(f"{name} is missing")
+        if file.stat().st_size != size:
+            raise damaged(f"{name} has {file.stat().st_size} bytes, {size} were written")
+
+
+def cached_checkpoint(cache_dir: str | Path, size: str = "tiny", *, family: str = "phi3v", seed: int = 0) -> Path:
+    """The random checkpoint for (size, family, seed) under cache_dir, made on first use.
+
+    Safe for several processes started together on an empty cache: each builds in a private temporary directory
+    and publishes it with one rename; a process that loses the race discards its copy and uses the winner's (the
+    weights are the same: they depend only on the seed).
+    """
+    path = Path(cache_dir).expanduser() / f"{family}-{size}-seed{seed}"
+    if not path.is_dir() or not any(path.iterdir()):
+        log.info("making the %s random checkpoint %s%s", size, path, " (about 8.3 GB)" if size == "full" else "")
+        _publish(_build(path, size, family, seed), path)
+    _check_entry(path)
     return path
+
+
+def cached_tiny_checkpoint(cache_dir: str | Path, *, family: str = "phi3v", seed: int = 0) -> Path:
+    return cached_checkpoint(cache_dir, "tiny", family=family, seed=seed)
 
 
 def count_parameters(size: str, family: str = "phi3v") -> int:

@@ -9,9 +9,11 @@ vision tower a `CLIPVisionConfig` for CLIP ViT-L/14 at 336 px, and the image-emb
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from huggingface_hub.errors import StrictDataclassError
 from transformers import CLIPVisionConfig, Phi3Config
 
 from evalkit.errors import CheckpointError
@@ -96,9 +98,84 @@ def _vision_config(img_processor: dict, source: Path) -> CLIPVisionConfig:
     return CLIPVisionConfig(**values)
 
 
+# Fields that size the model: integers >= 1 (a string or a float here would reach torch as a shape). Absurd but
+# well-typed sizes are caught by the loader, which compares every tensor shape with the weight files before
+# allocating anything.
+_SIZE_FIELDS = (
+    "hidden_size",
+    "intermediate_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "num_key_value_heads",
+    "vocab_size",
+    "max_position_embeddings",
+    "original_max_position_embeddings",
+)
+_VISION_SIZE_FIELDS = ("hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "image_size")
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _is_count(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def _is_positive(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+
+
+def check_values(raw: dict, source: Path) -> None:
+    """Refuse wrongly typed or inconsistent values with one line naming the key, before transformers or torch see
+    them (they answer with multi-line validation errors, divisions by zero or enormous allocations)."""
+
+    def fail(message: str) -> None:
+        raise CheckpointError(f"{source}: {message}")
+
+    for key in ("embd_layer", "img_processor", "rope_scaling"):
+        if raw.get(key) is not None and not isinstance(raw[key], dict):
+            fail(f"{key} must be an object, got {type(raw[key]).__name__}")
+    for key in _SIZE_FIELDS:
+        if raw.get(key) is not None and not _is_count(raw[key]):
+            fail(f"{key} must be an integer >= 1, got {_short(raw[key])}")
+    for key in ("rope_theta", "rms_norm_eps"):
+        if raw.get(key) is not None and not _is_positive(raw[key]):
+            fail(f"{key} must be a positive number, got {_short(raw[key])}")
+    hidden, heads = raw.get("hidden_size", 3072), raw.get("num_attention_heads", 32)
+    if hidden % heads:
+        fail(f"hidden_size {hidden} is not divisible by num_attention_heads {heads}")
+    kv_heads = raw.get("num_key_value_heads") or heads
+    if heads % kv_heads:
+        fail(f"num_attention_heads {heads} is not divisible by num_key_value_heads {kv_heads}")
+    rope = raw.get("rope_scaling") or {}
+    if (rope.get("type") or rope.get("rope_type")) in ("su", "longrope"):
+        rotary = int(hidden // heads * raw.get("partial_rotary_factor", 1.0)) // 2
+        for key in ("short_factor", "long_factor"):
+            factors = rope.get(key)
+            if not isinstance(factors, list) or not all(_is_positive(f) for f in factors):
+                fail(f"rope_scaling.{key} must be a list of positive numbers, got {_short(factors)}")
+            if len(factors) != rotary:
+                fail(f"rope_scaling.{key} has {len(factors)} entries; head size {hidden // heads} needs {rotary}")
+    img = raw.get("img_processor") or {}
+    for key in ("image_dim_out", "num_img_tokens"):
+        if img.get(key) is not None and not _is_count(img[key]):
+            fail(f"img_processor.{key} must be an integer >= 1, got {_short(img[key])}")
+    vision = img.get("vision_config")
+    if vision is not None and not isinstance(vision, dict):
+        fail(f"img_processor.vision_config must be an object, got {type(vision).__name__}")
+    for key in _VISION_SIZE_FIELDS:
+        if (vision or {}).get(key) is not None and not _is_count(vision[key]):
+            fail(f"img_processor.vision_config.{key} must be an integer >= 1, got {_short(vision[key])}")
+
+
 def parse_config(raw: dict, source: Path | str = "config.json") -> Phi3VConfig:
     """Build native configs from the published dict; `source` only names the file in error messages."""
     source = Path(source)
+    if not isinstance(raw, dict):
+        raise CheckpointError(f"{source}: expected a JSON object, got {type(raw).__name__}")
+    check_values(raw, source)
     model_type = raw.get("model_type")
     if model_type not in ("phi3_v", None):
         raise CheckpointError(f"{source}: model_type is {model_type!r}, expected 'phi3_v'")
@@ -129,8 +206,9 @@ def parse_config(raw: dict, source: Path | str = "config.json") -> Phi3VConfig:
         vision = _vision_config(img, source)
     except CheckpointError:
         raise
-    except (TypeError, ValueError) as exc:
-        raise CheckpointError(f"{source}: {exc}") from exc
+    except (TypeError, ValueError, StrictDataclassError) as exc:
+        # transformers' validation errors span lines ("Validation error for field 'x':\n    TypeError: ...").
+        raise CheckpointError(f"{source}: {' '.join(str(exc).split())}") from exc
     if vision.hidden_size != embedding.image_dim_out:
         raise CheckpointError(
             f"{source}: img_processor.image_dim_out={embedding.image_dim_out} does not match the vision tower width {vision.hidden_size}"

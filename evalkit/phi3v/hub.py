@@ -19,6 +19,8 @@ from evalkit.errors import CheckpointError
 
 # What evalkit needs from a snapshot: configs, tokenizer and weights; never the remote code.
 SNAPSHOT_PATTERNS = ["*.json", "*.safetensors", "tokenizer.model"]
+# What the processor alone needs (no weights to download when only the processor is asked for).
+PROCESSOR_PATTERNS = ["*.json", "tokenizer.model"]
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -40,9 +42,16 @@ class ModelSource:
 
 
 def resolve_model(
-    path_or_repo_id: str | os.PathLike, revision: str | None = None, cache_dir: str | None = None
+    path_or_repo_id: str | os.PathLike,
+    revision: str | None = None,
+    cache_dir: str | None = None,
+    *,
+    patterns: list[str] | None = None,
 ) -> ModelSource:
-    """A local checkpoint directory as it is, or the cached (or downloaded) snapshot of `repo_id` at `revision`."""
+    """A local checkpoint directory as it is, or the cached (or downloaded) snapshot of `repo_id` at `revision`.
+
+    `patterns` limits what a download fetches (default SNAPSHOT_PATTERNS: configs, tokenizer, weights).
+    """
     path = Path(path_or_repo_id).expanduser()
     if path.is_dir():
         if revision:
@@ -53,14 +62,14 @@ def resolve_model(
     text = str(path_or_repo_id)
     if path.exists() or text.startswith((".", "/", "~")) or text.count("/") != 1:
         raise CheckpointError(f"{text}: no such checkpoint directory, and not a Hub repo id of the form 'org/name'")
-    return _resolve_hub(text, revision, cache_dir)
+    return _resolve_hub(text, revision, cache_dir, patterns or SNAPSHOT_PATTERNS)
 
 
-def _resolve_hub(repo_id: str, revision: str | None, cache_dir: str | None) -> ModelSource:
+def _resolve_hub(repo_id: str, revision: str | None, cache_dir: str | None, patterns: list[str]) -> ModelSource:
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import HFValidationError, LocalEntryNotFoundError
 
-    kwargs = dict(repo_id=repo_id, revision=revision, cache_dir=cache_dir, allow_patterns=SNAPSHOT_PATTERNS)
+    kwargs = dict(repo_id=repo_id, revision=revision, cache_dir=cache_dir, allow_patterns=patterns)
     try:
         snapshot = snapshot_download(local_files_only=True, **kwargs)
     except HFValidationError as exc:
@@ -87,9 +96,15 @@ def weight_files(model_dir: Path) -> list[Path]:
     index = model_dir / "model.safetensors.index.json"
     if index.is_file():
         try:
-            names = sorted(set(json.loads(index.read_text())["weight_map"].values()))
-        except (json.JSONDecodeError, KeyError) as exc:
+            weight_map = json.loads(index.read_text()).get("weight_map")
+        except (json.JSONDecodeError, AttributeError) as exc:
             raise CheckpointError(f"{index}: not a valid safetensors index ({exc})") from exc
+        if not isinstance(weight_map, dict) or not all(isinstance(v, str) for v in weight_map.values()):
+            raise CheckpointError(f"{index}: weight_map must map tensor names to file names, got {weight_map!r:.60}")
+        names = sorted(set(weight_map.values()))
+        odd = [n for n in names if Path(n).name != n or n in ("", ".", "..")]
+        if odd:
+            raise CheckpointError(f"{index}: weight_map names files outside the checkpoint directory: {odd[:3]}")
         files = [model_dir / name for name in names]
         missing = [f.name for f in files if not f.is_file()]
         if missing:

@@ -8,10 +8,14 @@ model was trained with), written with PIL + torch only so that torchvision is no
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Sequence
+import re
+import warnings
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 import torch
@@ -25,6 +29,11 @@ CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
 ImageSource = str | Path | Image.Image
 
+# Image files with more pixels than this are refused before they are decoded: a decompression bomb, or far more
+# pixels than the HD transform can use (16 crops of 336 px are 1.8 M pixels). PIL's own warning at 89 M pixels and
+# error at 179 M are replaced by this one documented limit.
+MAX_IMAGE_PIXELS = 100_000_000
+
 
 @dataclass
 class ImageInputs:
@@ -35,15 +44,40 @@ class ImageInputs:
     num_img_tokens: list[int]  # placeholder tokens each image takes in the prompt
 
 
+def _high_bit_depth_to_l(image: Image.Image) -> Image.Image:
+    """16-bit greyscale (PIL modes I;16*, or I) -> 8-bit L, keeping the high byte.
+
+    PIL's convert() clips such values at 255, so a 16-bit scan turns white. Keeping the high byte (v >> 8) is what
+    PIL itself does when it reads a 16-bit RGB PNG, so the same picture gives the same pixels whether it was saved
+    as 16-bit grey or 16-bit colour: the 8-bit image a viewer shows. A mode I image whose values all fit in 0..255
+    is taken as 8-bit; values outside 0..65535 have no known bit depth and are refused.
+    """
+    values = np.asarray(image).astype(np.int64)
+    low, high = int(values.min()), int(values.max())
+    if image.mode == "I" and high <= 255 and low >= 0:
+        return Image.fromarray(values.astype(np.uint8), "L")
+    if low < 0 or high > 65535:
+        raise InputError(
+            f"image of mode {image.mode!r} has values {low}..{high}, outside 16 bits; save it with 8 or 16 bits"
+        )
+    return Image.fromarray((values >> 8).astype(np.uint8), "L")
+
+
 def to_rgb(image: Image.Image) -> Image.Image:
     """Return an RGB copy; images with an alpha band or a transparency key are composited over white.
 
     This is transformers' `convert_to_rgb` (transformers 5; the published image processor calls it
     with do_convert_rgb=True before its own `convert("RGB")`), so transparent pixels become white
-    rather than whatever colour they store. Grayscale, palette and CMYK go through PIL's convert.
+    rather than whatever colour they store. Grayscale, palette and CMYK go through PIL's convert;
+    16-bit greyscale is first scaled to 8 bits (`_high_bit_depth_to_l`); 32-bit float images are refused.
+    EXIF orientation is ignored, as the published processor ignores it.
     """
     if image.width == 0 or image.height == 0:
         raise InputError(f"image has zero size ({image.width}x{image.height})")
+    if image.mode.startswith("I;16") or image.mode == "I":
+        image = _high_bit_depth_to_l(image)
+    elif image.mode == "F":
+        raise InputError("32-bit floating-point images (PIL mode F) are not supported; save it with 8 or 16 bits")
     try:
         if "A" in image.getbands() or image.info.get("transparency") is not None:
             rgba = image.convert("RGBA")
@@ -54,30 +88,73 @@ def to_rgb(image: Image.Image) -> Image.Image:
         raise InputError(f"cannot convert image of mode {image.mode!r} to RGB: {exc}") from exc
 
 
+def file_problem(path: Path) -> str | None:
+    """Why `path` cannot be an image file (not found, a directory, a device...), or None for a regular file."""
+    if path.is_file():
+        return None
+    if path.is_dir():
+        return "is a directory, not an image file"
+    if path.exists():
+        return "is not a regular file (a device, pipe or socket)"
+    return "not found"
+
+
+def check_pixel_limit(width: int, height: int, name: str) -> None:
+    if width * height > MAX_IMAGE_PIXELS:
+        raise InputError(
+            f"{name} is {width}x{height} = {width * height:,} pixels, above evalkit's limit of {MAX_IMAGE_PIXELS:,};"
+            " downscale it"
+        )
+
+
+@contextlib.contextmanager
+def open_image(fp: str | Path | IO[bytes], name: str) -> Iterator[Image.Image]:
+    """`Image.open` (header only, nothing decoded yet) with evalkit's pixel limit; `name` is used in messages.
+
+    PIL's decompression-bomb warning is silenced (the limit above is stricter) and its error, raised for images
+    beyond twice its own threshold, becomes the same one-line InputError.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            image = Image.open(fp)
+        except Image.DecompressionBombError as exc:
+            count = re.search(r"\((\d+) pixels\)", str(exc))
+            size = f"{int(count.group(1)):,} pixels, " if count else ""
+            raise InputError(f"{name} is too large ({size}above evalkit's limit of {MAX_IMAGE_PIXELS:,})") from None
+    with image:
+        check_pixel_limit(image.width, image.height, name)
+        yield image
+
+
 def load_image(source: ImageSource) -> Image.Image:
     """Open (if a path) and fully decode an image, returning it in RGB.
 
     `img.load()` forces the whole decode here, so a truncated or corrupt file fails now with an
-    InputError naming the file instead of later inside the model call.
+    InputError naming the file instead of later inside the model call. Files above MAX_IMAGE_PIXELS
+    are refused before decoding.
     """
     if isinstance(source, Image.Image):
         return to_rgb(source)
     if not isinstance(source, str | Path):
         raise InputError(f"image must be a path or a PIL image, got {type(source).__name__}")
     path = Path(source)
-    if not path.is_file():
+    problem = file_problem(path)
+    if problem == "not found":
         raise InputError(f"image file not found: {path}")
+    if problem:
+        raise InputError(f"image file {path} {problem}")
     try:
-        with Image.open(path) as img:
+        with open_image(path, f"image file {path}") as img:
             img.load()
             return to_rgb(img)
     except InputError as exc:
         if str(path) in str(exc):
             raise
         raise InputError(f"image file {path}: {exc}") from exc
-    except UnidentifiedImageError as exc:
-        raise InputError(f"image file {path} is not a readable image") from exc
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+    except UnidentifiedImageError:
+        raise InputError(f"image file {path} is not a readable image") from None
+    except (OSError, ValueError, SyntaxError) as exc:
         # PIL reports truncated data as OSError("image file is truncated ...") and some corrupt
         # headers as SyntaxError/ValueError.
         raise InputError(f"image file {path} is corrupt or truncated: {exc}") from exc

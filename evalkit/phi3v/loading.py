@@ -96,32 +96,29 @@ def _default_dtype(dtype: torch.dtype):
         torch.set_default_dtype(previous)
 
 
-def load_state(model: torch.nn.Module, files: list[Path], device: torch.device) -> None:
-    """Copy every tensor into the parameter of the same name; fail naming missing, unexpected or misshapen keys."""
-    expected = model.state_dict(keep_vars=True)
-    seen: set[str] = set()
-    unexpected: list[str] = []
+def _file_shapes(files: list[Path]) -> dict[str, tuple[tuple[int, ...], Path]]:
+    """Tensor name -> (shape, file) from the safetensors headers; no tensor data is read."""
+    shapes = {}
     for file in files:
         try:
-            with safe_open(str(file), framework="pt", device=str(device)) as handle:
+            with safe_open(str(file), framework="pt", device="cpu") as handle:
                 for key in handle.keys():  # noqa: SIM118 (safe_open handles are not iterable)
-                    if key in _ALIASES:
-                        continue
-                    if key not in expected:
-                        unexpected.append(key)
-                        continue
-                    tensor = handle.get_tensor(key)
-                    target = expected[key]
-                    if tuple(tensor.shape) != tuple(target.shape):
-                        raise CheckpointError(
-                            f"{file.name}: {key} has shape {tuple(tensor.shape)}, the config implies {tuple(target.shape)}"
-                        )
-                    with torch.no_grad():
-                        target.copy_(tensor)
-                    seen.add(key)
+                    shapes[key] = (tuple(handle.get_slice(key).get_shape()), file)
         except SafetensorError as exc:
             raise CheckpointError(f"{file}: not a readable safetensors file ({exc})") from exc
-    missing = sorted(set(expected) - seen)
+    return shapes
+
+
+def check_tensors(expected: dict[str, tuple[int, ...]], files: list[Path]) -> None:
+    """Compare the shapes the config implies with the weight files' headers, before anything is allocated: fail
+    naming missing, unexpected or misshapen tensors (a wrong or absurd size in config.json shows here, not as a
+    256 GB allocation)."""
+    found = _file_shapes(files)
+    for key, (shape, file) in found.items():
+        if key in expected and shape != tuple(expected[key]):
+            raise CheckpointError(f"{file}: {key} has shape {shape}, the config implies {tuple(expected[key])}")
+    missing = sorted(set(expected) - set(found))
+    unexpected = sorted(k for k in found if k not in expected and k not in _ALIASES)
     if missing or unexpected:
         parts = []
         if missing:
@@ -130,9 +127,24 @@ def load_state(model: torch.nn.Module, files: list[Path], device: torch.device) 
             )
         if unexpected:
             parts.append(
-                f"{len(unexpected)} unexpected tensor(s): {', '.join(sorted(unexpected)[:8])}{' ...' if len(unexpected) > 8 else ''}"
+                f"{len(unexpected)} unexpected tensor(s): {', '.join(unexpected[:8])}{' ...' if len(unexpected) > 8 else ''}"
             )
         raise CheckpointError(f"{files[0].parent}: weights do not match the config: {'; '.join(parts)}")
+
+
+def load_state(model: torch.nn.Module, files: list[Path], device: torch.device) -> None:
+    """Copy every tensor into the parameter of the same name (names and shapes checked by `check_tensors`)."""
+    expected = model.state_dict(keep_vars=True)
+    check_tensors({k: tuple(v.shape) for k, v in expected.items()}, files)
+    for file in files:
+        try:
+            with safe_open(str(file), framework="pt", device=str(device)) as handle:
+                for key in handle.keys():  # noqa: SIM118 (safe_open handles are not iterable)
+                    if key in expected:
+                        with torch.no_grad():
+                            expected[key].copy_(handle.get_tensor(key))
+        except SafetensorError as exc:
+            raise CheckpointError(f"{file}: not a readable safetensors file ({exc})") from exc
 
 
 def load_model(
@@ -152,6 +164,9 @@ def load_model(
     files = weight_files(source.path)
     spec.text._attn_implementation = attn_implementation
     spec.vision._attn_implementation = attn_implementation
+    with torch.device("meta"):  # shapes only: checked against the files before any memory is allocated
+        skeleton = Phi3VForCausalLM(spec.text, spec.vision, spec.embedding)
+    check_tensors({k: tuple(v.shape) for k, v in skeleton.state_dict().items()}, files)
     # Parameters are allocated empty, in the target dtype and on the target device, then filled from the files:
     # no random init of billions of weights, no float32 copy on the way.
     with no_init_weights(), _default_dtype(torch_dtype), torch_device:
@@ -161,24 +176,51 @@ def load_model(
     model.source = source
     tokens = read_special_token_ids(source.path)
     model.image_token_id = tokens.get("<|image|>", DEFAULT_IMAGE_TOKEN_ID)
-    model.generation_config = _generation_config(source.path, tokens)
+    model.generation_config, model.decoding = _generation_config(source.path, tokens)
     return model
 
 
-def _generation_config(model_dir: Path, tokens: dict[str, int]) -> GenerationConfig:
-    """Greedy, stopping on `<|end|>` and `<|endoftext|>` as read from the tokenizer."""
-    stops = [tokens[t] for t in ("<|end|>", "<|endoftext|>") if t in tokens]
-    config = GenerationConfig(do_sample=False)
-    if (model_dir / "generation_config.json").is_file():
+# What evalkit decodes with, whatever the checkpoint's generation_config.json says: greedy search, one beam, no
+# penalties, bans or minimum length. Options left unset fall back to transformers' neutral defaults, never to the
+# checkpoint's file, because the model's generation_config is built here and not read from that file.
+GREEDY = {"do_sample": False, "num_beams": 1, "repetition_penalty": 1.0, "no_repeat_ngram_size": 0, "min_length": 0}
+# Keys of generation_config.json that do not steer decoding (special ids are taken from the tokenizer first).
+_NOT_DECODING = {"transformers_version", "_from_model_config", "bos_token_id", "eos_token_id", "pad_token_id"}
+
+
+def _generation_config(model_dir: Path, tokens: dict[str, int]) -> tuple[GenerationConfig, dict]:
+    """Greedy decoding stopping on `<|end|>` and `<|endoftext|>` (ids read from the tokenizer), and a record of it.
+
+    The checkpoint's generation_config.json is read only for its stop and pad ids when the tokenizer lacks them;
+    its decoding options (num_beams, repetition_penalty, no_repeat_ngram_size, sampling, lengths...) are ignored
+    and listed in the record under `ignored_checkpoint_options`.
+    """
+    path = model_dir / "generation_config.json"
+    published: dict = {}
+    if path.is_file():
         try:
-            config = GenerationConfig.from_pretrained(model_dir)
-        except (OSError, ValueError) as exc:
-            raise CheckpointError(f"{model_dir / 'generation_config.json'}: {exc}") from exc
-    if stops:
-        config.eos_token_id = stops
-    config.pad_token_id = tokens.get("<|endoftext|>", config.pad_token_id)
-    config.do_sample = False
-    config.temperature = None
-    config.top_p = None
-    config.top_k = None
-    return config
+            published = json.loads(path.read_text())
+        except json.JSONDecodeError as exc:
+            raise CheckpointError(f"{path}:{exc.lineno}: invalid JSON ({exc.msg})") from exc
+        if not isinstance(published, dict):
+            raise CheckpointError(f"{path}: expected a JSON object, got {type(published).__name__}")
+    stops = [tokens[t] for t in ("<|end|>", "<|endoftext|>") if t in tokens] or published.get("eos_token_id")
+    pad = tokens.get("<|endoftext|>", published.get("pad_token_id"))
+    try:
+        config = GenerationConfig(
+            **GREEDY,
+            eos_token_id=stops,
+            pad_token_id=pad,
+            bos_token_id=tokens.get("<s>", published.get("bos_token_id")),
+        )
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"{path}: unusable stop or pad ids ({exc})") from exc
+    ignored = {k: v for k, v in sorted(published.items()) if k not in _NOT_DECODING and GREEDY.get(k) != v}
+    record = {
+        "strategy": "greedy",
+        **GREEDY,
+        "eos_token_id": config.eos_token_id,
+        "pad_token_id": config.pad_token_id,
+        "ignored_checkpoint_options": ignored,
+    }
+    return config, record

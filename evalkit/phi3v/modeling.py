@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from transformers import CLIPVisionConfig, CLIPVisionModel, Phi3Config, Phi3ForCausalLM
+from transformers import CLIPVisionConfig, CLIPVisionModel, GenerationMixin, Phi3Config, Phi3ForCausalLM
 
 from evalkit.errors import InputError
 from evalkit.phi3v.config import ImageEmbeddingConfig
@@ -111,6 +111,7 @@ class Phi3VForCausalLM(Phi3ForCausalLM):
         self.model.vision_embed_tokens = Phi3VImageEmbedding(vision_config, embedding, config.hidden_size)
         self.image_token_id = DEFAULT_IMAGE_TOKEN_ID
         self.source = None  # filled by the loader: where the weights came from (a ModelSource)
+        self.decoding: dict = {}  # filled by the loader: the decoding configuration generate() uses, for records
 
     @classmethod
     def from_pretrained(
@@ -143,8 +144,31 @@ class Phi3VForCausalLM(Phi3ForCausalLM):
             )
         return embeds.masked_scatter(is_image.unsqueeze(-1), features.to(embeds.dtype))
 
-    def forward(self, input_ids=None, pixel_values=None, image_sizes=None, inputs_embeds=None, **kwargs):
+    def prepare_inputs_for_generation(self, input_ids, cache=None, attention_mask=None, inputs_embeds=None, **kwargs):
+        """Keep the KV cache across `original_max_position_embeddings` (4096), as the published Phi-3-vision does.
+
+        transformers' Phi3ForCausalLM drops the cache the first time the sequence passes that length and re-runs the
+        whole sequence with the long rope factors; by then the image tensors are gone (generate() passes them on the
+        prefill step only), so every generation crossing 4096 tokens failed. The published Phi-3-vision-128k-instruct
+        code keeps the cache instead: each forward picks its rope factors from its own largest position
+        (`max(position_ids) + 1 > original_max_position_embeddings` -> long factors, over the whole batch), so tokens
+        at positions >= 4096 are rotated with the long factors while cached keys keep their short-factor rotation.
+        transformers' longrope rotary embedding applies exactly that rule per forward (`dynamic_rope_update`), so the
+        generic GenerationMixin preparation, without Phi3's cache reset, gives the published behaviour.
+        (Copies of the later Phi-3.5-vision remote code carry Phi-3-mini's cache reset instead; see README.)
+        """
+        return GenerationMixin.prepare_inputs_for_generation(
+            self, input_ids, cache=cache, attention_mask=attention_mask, inputs_embeds=inputs_embeds, **kwargs
+        )
+
+    def forward(
+        self, input_ids=None, pixel_values=None, image_sizes=None, inputs_embeds=None, position_ids=None, **kwargs
+    ):
         # generate() passes pixel_values on the prefill step only; decode steps carry plain text tokens.
+        # `position_ids` is named here because generate() derives it from the attention mask (each left-padded row
+        # counting from its first real token, as the published code does) only when forward() lists it; otherwise
+        # every row would count from the batch's first column, and past 4096 tokens, where cached keys and new
+        # queries are rotated with different rope factors, absolute positions change the result.
         if inputs_embeds is None and input_ids is not None:
             inputs_embeds = self.embed_inputs(input_ids, pixel_values, image_sizes)
-        return super().forward(inputs_embeds=inputs_embeds, **kwargs)
+        return super().forward(inputs_embeds=inputs_embeds, position_ids=position_ids, **kwargs)

@@ -19,11 +19,13 @@ import torch
 from PIL import Image
 
 from evalkit.errors import CheckpointError, InputError
+from evalkit.phi3v.hub import PROCESSOR_PATTERNS, resolve_model
 from evalkit.phi3v.images import (
     CLIP_MEAN,
     CLIP_STD,
     ImageInputs,
     ImageSource,
+    hd_size,
     hd_transform,
     load_image,
     preprocess_images,
@@ -149,15 +151,17 @@ class Phi3VProcessor:
         return int(tid)
 
     @classmethod
-    def from_pretrained(cls, path: str | Path, num_crops: int | None = None) -> Phi3VProcessor:
-        """Load from a local checkpoint dir (tokenizer.json, tokenizer_config.json, preprocessor_config.json).
+    def from_pretrained(
+        cls, path_or_repo_id: str | Path, revision: str | None = None, *, num_crops: int | None = None
+    ) -> Phi3VProcessor:
+        """Load from a checkpoint directory, or a Hub repo id + revision, resolved like the model
+        (`evalkit.phi3v.hub.resolve_model`: the HF cache first, offline with HF_HUB_OFFLINE=1).
 
-        num_crops overrides preprocessor_config.json (the published default is 16; 4 is the
-        recommended setting for multi-image prompts).
+        Reads tokenizer.json, tokenizer_config.json and preprocessor_config.json. num_crops overrides
+        preprocessor_config.json (the published default is 16; 4 is the recommended setting for
+        multi-image prompts).
         """
-        directory = Path(path)
-        if not directory.is_dir():
-            raise CheckpointError(f"checkpoint directory not found: {directory}")
+        directory = resolve_model(path_or_repo_id, revision, patterns=PROCESSOR_PATTERNS).path
         pre_file = directory / "preprocessor_config.json"
         pre = _read_json(pre_file)
         if num_crops is None:
@@ -207,6 +211,21 @@ class Phi3VProcessor:
         return ids
 
     # -- both -----------------------------------------------------------------------------------
+
+    def validate(self, prompt: str, images: Sequence[ImageSource]) -> None:
+        """Raise the InputError that calling the processor on this prompt and its images would raise, without
+        building tensors: images are decoded and sized, not transformed. Lets a caller check samples one by one
+        before batching them, so that one bad sample cannot fail the others."""
+        if not isinstance(prompt, str):
+            raise InputError(f"prompt must be a string, got {type(prompt).__name__}")
+        images = _as_list(images)
+        check_image_tags(prompt, len(images))
+        counts = []
+        for source in images:
+            image = load_image(source)
+            _, _, pad_w, pad_h = hd_size(image.width, image.height, self.num_crops)
+            counts.append(tokens_per_image(pad_h, pad_w, self.tokens_per_crop))
+        self.encode_prompt(prompt, counts)
 
     def __call__(
         self,

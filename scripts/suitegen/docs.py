@@ -226,7 +226,25 @@ set `EVALKIT_DATASETS` to a folder of suites and name them.
 
 Loading validates the whole suite before any model runs and stops at the first problem with
 `file:line: reason`: invalid JSON, unknown or misplaced field, wrong type, missing or empty required field,
-duplicate id, missing image, unreadable or truncated image. The suite's content hash (recorded with every run)
-is sha256 over `manifest.jsonl`, `suite.json` and the referenced images in sorted path order, so any change to a
+duplicate id, missing image (or a directory, pipe or device where an image should be), unreadable or truncated
+image, and:
+
+- **Image paths stay inside the suite directory**: absolute paths, `..` and symlinks that lead out of it are
+  refused (the files would be read, hashed and embedded in reports).
+- **At most 100,000,000 pixels per image** (e.g. 10,000 x 10,000), checked on the header before anything is
+  decoded, so a decompression bomb is one line, not a crash.
+- **Questions are plain text**: special-token syntax such as `<|image_1|>`, `<|image|>`, `<|end|>` or
+  `<|user|>` is refused; the harness writes the image tags and the chat format itself.
+- **Suite names are unique in a run**: the same suite listed twice, or two directories whose `suite.json` give
+  the same `name`, are refused (samples are keyed by suite name and id).
+
+How images are read: 8-bit images as PIL decodes them (transparency composited over white); **16-bit greyscale**
+(`I;16` PNG) scaled to 8 bits by keeping the high byte, so the text of a 16-bit scan survives (PIL's own
+conversion would clip it to white); 32-bit float images are refused. The **EXIF orientation tag is ignored**, as
+the published Phi-3-vision processor ignores it: the model sees the pixels as stored, not as a photo viewer turns
+them. Loading logs a warning, with file and line, for every image whose orientation tag is not "normal"; rotate
+such images (e.g. `PIL.ImageOps.exif_transpose`) if the model should see them upright.
+
+The suite's content hash (recorded with every run) is sha256 over `manifest.jsonl`, `suite.json` and the referenced images in sorted path order, so any change to a
 label or an image changes it; README edits do not.
 """
