@@ -22,6 +22,7 @@ OPTION_DEFAULTS = {
     "suites": ("describe,ocr,compare", "suite names or directories, comma-separated"),
     "batch-size": ("1", "batch size(s), comma-separated"),
     "device": ("auto", "auto, cpu, cuda or cuda:N"),
+    "mode": ("latency", "runtime.mode: latency (requests timed from the image files) or throughput (prefetched)"),
     "num-crops": (None, "HD crops per image (default: 4 for the tiny model on CPU, else the checkpoint's)"),
     "max-new-tokens": (None, "tokens to generate (default: 16 for the tiny model, else 64)"),
     "limit": (None, "at most this many samples per suite"),
@@ -53,6 +54,7 @@ def pytest_addoption(parser):
     group.addoption(
         "--update-baseline", action="store_true", help="write the reference setting's run as the new baseline"
     )
+    group.addoption("--compile", action="store_true", help="runtime.compile: static KV cache + torch.compile of decode")
 
 
 def _option(config, name: str):
@@ -75,6 +77,8 @@ def pytest_configure(config):
         batch_sizes=[int(b) for b in _split(_option(config, "batch-size"))],
         suites=_split(_option(config, "suites")),
         device=_option(config, "device"),
+        mode=_option(config, "mode"),
+        compile=config.getoption("compile"),
         num_crops=_option(config, "num-crops"),
         max_new_tokens=_option(config, "max-new-tokens"),
         limit=_option(config, "limit"),

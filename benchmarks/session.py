@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import gc
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-import torch
 
 from evalkit import runner
 from evalkit.errors import EvalkitError, UnsupportedSettingError
 from evalkit.gates import DEFAULT_MIN_AGREEMENT
+from evalkit.measure import release_memory
 from evalkit.records import Prediction, RunRecord, load_run
 from evalkit.settings import EvalConfig
 from evalkit.suites import Suite, resolve_suites
@@ -32,6 +31,8 @@ class Options:
     batch_sizes: list[int]
     suites: list[str]
     device: str
+    mode: str
+    compile: bool
     num_crops: str | None
     max_new_tokens: str | None
     limit: str | None
@@ -101,6 +102,7 @@ class BenchSession:
         defaults = TINY_DEFAULTS if tiny else MODEL_DEFAULTS
         values = {
             "runtime.dtype": dtype, "runtime.attn": attn, "runtime.device": o.device,
+            "runtime.mode": o.mode, "runtime.compile": str(o.compile).lower(),
             "runtime.batch_size": batch or o.batch_sizes[0],
             "runtime.num_crops": o.num_crops or defaults.get("num_crops"),
             "runtime.max_new_tokens": o.max_new_tokens or defaults["max_new_tokens"],
@@ -152,10 +154,9 @@ class BenchSession:
 
     def release(self) -> None:
         if self._loaded is not None:
+            device = self._loaded[1].device
             self._loaded = None
-            gc.collect()
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
+            release_memory(device)
 
     def evaluation(self, setting: str) -> Evaluation:
         """The setting's full evaluation over the suites, run once per session and written as a run record."""

@@ -80,6 +80,11 @@ class Prediction:
     # The sample's reference labels as scored (e.g. {"text": ..., "keywords": [...], "forbidden": [...]}),
     # copied by the runner so that reports can show the reference without reading the suite.
     labels: dict[str, Any] = field(default_factory=dict)
+    # The timed request (batch) that generated the answer, unique within the run: predictions sharing it share one
+    # timing, and summaries count it once. None in records written before the field existed (one sample, one batch).
+    batch_id: int | None = None
+    # Timed repeats of the request gave this sample different tokens (a nondeterministic kernel); the first is kept.
+    repeats_differ: bool = False
 
     @property
     def failed(self) -> bool:
@@ -107,6 +112,8 @@ class Prediction:
                 decode_tokens_per_s=None if tps is None else float(tps),
                 error=d.get("error"),
                 labels=dict(d.get("labels") or {}),
+                batch_id=None if d.get("batch_id") is None else int(d["batch_id"]),
+                repeats_differ=bool(d.get("repeats_differ", False)),
             )
         except KeyError as exc:
             raise EvalkitError(f"prediction is missing field {exc.args[0]!r}") from None
@@ -264,17 +271,23 @@ def summarize_performance(
     memory_mb: dict | None,
     extra: dict | None = None,
 ) -> dict:
-    """The `performance` field: Stats (ms) per phase and tokens/s over the successful samples."""
+    """The `performance` field over the successful samples: Stats (ms) per phase and decode tokens/s over the timed
+    batches (a batch is one measurement, however many samples it answered: n counts batches), tokens per sample."""
     ok = [p for p in predictions if not p.failed]
+    batches = list(
+        {("batch", p.batch_id) if p.batch_id is not None else ("sample", i): p for i, p in enumerate(ok)}.values()
+    )
     present = {k for p in ok for k in p.timings_ms}
     phases = [ph for ph in PHASES if ph in present] + sorted(present - set(PHASES))
     perf: dict[str, Any] = {
         "load_s": load_s,
+        "n_batches": len(batches),
         "latency_ms": {
-            ph: Stats.from_values([p.timings_ms[ph] for p in ok if ph in p.timings_ms], "ms").to_dict() for ph in phases
+            ph: Stats.from_values([p.timings_ms[ph] for p in batches if ph in p.timings_ms], "ms").to_dict()
+            for ph in phases
         },
         "decode_tokens_per_s": Stats.from_values(
-            [p.decode_tokens_per_s for p in ok if p.decode_tokens_per_s is not None], "tokens/s"
+            [p.decode_tokens_per_s for p in batches if p.decode_tokens_per_s is not None], "tokens/s"
         ).to_dict(),
         "tokens": {
             kind: Stats.from_values([p.tokens[kind] for p in ok if kind in p.tokens], "tokens").to_dict()
@@ -282,6 +295,9 @@ def summarize_performance(
         },
         "memory_mb": dict(memory_mb or {}),
     }
+    differ = [f"{p.suite}/{p.sample_id}" for p in ok if p.repeats_differ]
+    if differ:
+        perf["repeats_differ"] = {"n": len(differ), "samples": differ[:20]}
     perf.update(extra or {})
     return perf
 
@@ -314,11 +330,21 @@ class RunWriter:
         os.fsync(self._samples.fileno())  # a SIGKILL after this line still leaves the sample on disk
         self.predictions.append(prediction)
 
-    def finish(self, performance: dict, status: str = "complete", error: str | None = None) -> RunRecord:
+    def finish(
+        self, performance: dict, status: str = "complete", error: str | None = None, order: dict | None = None
+    ) -> RunRecord:
+        """Write the final record. `order`: (suite, sample_id) -> position; predictions that were written in another
+        order (length-bucketed batches) are put in that order, samples.jsonl included (rewritten atomically)."""
         if status not in STATUSES:
             raise ValueError(f"unknown status {status!r}; expected one of {STATUSES}")
         if not self._samples.closed:
             self._samples.close()
+        if order:
+            ordered = sorted(self.predictions, key=lambda p: order.get((p.suite, p.sample_id), len(order)))
+            if [id(p) for p in ordered] != [id(p) for p in self.predictions]:
+                self.predictions = ordered
+                text = "".join(dumps(p.to_dict()) + "\n" for p in ordered)
+                atomic_write_text(self.run_dir / SAMPLES_FILE, text)
         rec = self.record
         rec.status = status
         rec.error = error

@@ -1,0 +1,109 @@
+"""Timed requests: one batch's generate() call with what the run's mode puts around it, and nothing else.
+
+Latency mode: the request starts from the image files (decode, HD transform, tokenization are inside its timing).
+Throughput mode: a background thread prepares the next batches (evalkit.pipeline.Prefetcher) and the request starts
+from the prepared CPU tensors. Scoring, text decoding and the untimed image check are never part of a request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from transformers import CompileConfig, LogitsProcessorList
+
+from evalkit.measure import LatencyTracker, RequestTiming, StepClock, compiled_graphs, timed_region
+from evalkit.phi3v.hub import ModelSource
+from evalkit.phi3v.images import load_image
+from evalkit.phi3v.modeling import Phi3VForCausalLM
+from evalkit.phi3v.processing import Phi3VProcessor, build_prompt
+from evalkit.pipeline import Prefetcher, Prepared, prepare
+from evalkit.settings import RuntimeConfig
+from evalkit.suites import Sample
+
+
+@dataclass
+class LoadedModel:
+    model: Phi3VForCausalLM
+    processor: Phi3VProcessor
+    source: ModelSource
+    device: torch.device
+    load_s: float
+    weights: dict  # sha256 fingerprint of the weight files
+
+
+def generate_kwargs(runtime: RuntimeConfig, device: torch.device) -> dict:
+    """runtime.compile: transformers' static KV cache, and its torch.compile of the forward for the decode steps
+    (the prefill is not compiled). On the CPU transformers compiles only when told to (_compile_all_devices)."""
+    if not runtime.compile:
+        return {}
+    config = CompileConfig(mode="reduce-overhead" if device.type == "cuda" else "default")
+    config._compile_all_devices = True
+    return {"cache_implementation": "static", "compile_config": config}
+
+
+@dataclass
+class Request:
+    """One timed request: the batch's inputs (CPU), its new tokens and its timing."""
+
+    inputs: dict[str, torch.Tensor]
+    new_tokens: torch.Tensor
+    timing: RequestTiming
+
+
+def timed_request(
+    loaded: LoadedModel,
+    samples: Sequence[Sample],
+    prompts: list[str],
+    runtime: RuntimeConfig,
+    prepared: Prepared | None = None,
+) -> Request:
+    """Generate for one batch, timed. Without `prepared` (latency mode) the request starts from the image files
+    and preprocesses inside the timing; with it (throughput mode) it starts from the prepared CPU tensors."""
+    device = loaded.device
+    tracker, clock, graphs = LatencyTracker(device), StepClock(device), compiled_graphs()
+    with timed_region(), tracker.track("total"):
+        if prepared is None:
+            with tracker.track("preprocess"):
+                cpu_inputs = loaded.processor(prompts, [[load_image(p) for p in s.images] for s in samples])
+        else:
+            cpu_inputs = prepared.inputs
+        inputs = {k: v.to(device, non_blocking=True) for k, v in cpu_inputs.items()}
+        clock.start()
+        with torch.inference_mode():
+            output = loaded.model.generate(
+                **inputs, max_new_tokens=runtime.max_new_tokens, do_sample=False,
+                logits_processor=LogitsProcessorList([clock]), **generate_kwargs(runtime, device),
+            )  # fmt: skip
+        generation = clock.stop()
+        new_tokens = output[:, inputs["input_ids"].shape[1] :].cpu()
+    preprocess = tracker.last("preprocess") if prepared is None else None
+    timing = RequestTiming(generation, tracker.last("total"), preprocess, compiled=compiled_graphs() > graphs)
+    return Request(cpu_inputs, new_tokens, timing)
+
+
+def prompts_of(samples: Sequence[Sample]) -> dict[str, str]:
+    return {s.id: build_prompt(s.question, len(s.images)) for s in samples}
+
+
+def prefetcher(loaded: LoadedModel, batches: Sequence[list[Sample]]) -> Prefetcher:
+    pin = loaded.device.type == "cuda"
+    return Prefetcher(batches, lambda batch: prepare(loaded.processor, batch, prompts_of(batch), pin=pin))
+
+
+def request_round(loaded: LoadedModel, batches: Sequence[list[Sample]], runtime: RuntimeConfig) -> list[Request]:
+    """Preprocessing and generation of a sample set, nothing else (no image check, no decoding, no scoring): what
+    the performance benchmark times. Throughput mode prefetches as a run does; the images must be readable."""
+    if runtime.mode == "latency":
+        return [
+            timed_request(loaded, b, [build_prompt(s.question, len(s.images)) for s in b], runtime) for b in batches
+        ]
+    out = []
+    for _batch, prepared in prefetcher(loaded, batches):
+        if isinstance(prepared, Exception):
+            raise prepared
+        if prepared.failures:
+            raise prepared.failures[0][1]
+        out.append(timed_request(loaded, prepared.samples, prepared.prompts, runtime, prepared))
+    return out
