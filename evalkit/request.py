@@ -88,8 +88,10 @@ def prompts_of(samples: Sequence[Sample]) -> dict[str, str]:
 
 
 def prefetcher(loaded: LoadedModel, batches: Sequence[list[Sample]]) -> Prefetcher:
+    """Batches prepared one ahead: while batch k generates, k+1 waits ready and k+2 is being prepared (pinned
+    memory on CUDA, so the copy to the GPU is asynchronous)."""
     pin = loaded.device.type == "cuda"
-    return Prefetcher(batches, lambda batch: prepare(loaded.processor, batch, prompts_of(batch), pin=pin))
+    return Prefetcher(batches, lambda batch: prepare(loaded.processor, batch, prompts_of(batch), pin=pin), depth=1)
 
 
 def request_round(loaded: LoadedModel, batches: Sequence[list[Sample]], runtime: RuntimeConfig) -> list[Request]:

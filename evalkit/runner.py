@@ -225,8 +225,10 @@ def evaluate(loaded: LoadedModel, batches: Sequence[list[Sample]], runtime: Runt
         return
     for batch, prepared in prefetcher(loaded, batches):
         prompts = prompts_of(batch)
-        if isinstance(prepared, Exception):  # the processor failed the batch (e.g. an image it cannot crop)
+        if isinstance(prepared, (EvalkitError, ValueError, RuntimeError)):  # e.g. an image the processor cannot crop
             results = {s.id: _failed(s, prompts[s.id], prepared) for s in batch}
+        elif isinstance(prepared, Exception):  # anything else is a bug: fail loudly, as latency mode would
+            raise prepared
         else:
             results = {s.id: _failed(s, prompts[s.id], exc) for s, exc in prepared.failures}
             if prepared.samples:

@@ -96,7 +96,14 @@ class EvalConfig:
 
     @property
     def run_name(self) -> str:
-        return self.name or f"{self.model.name}-{self.runtime.dtype}-{self.runtime.attn}"
+        """`name`, else <model>-<dtype>-<attn>, with -throughput, -bs<N>, -compile for settings off the defaults."""
+        if self.name:
+            return self.name
+        rt = self.runtime
+        extras = ["throughput"] if rt.mode == "throughput" else []
+        extras += [f"bs{rt.batch_size}"] if rt.batch_size > 1 else []
+        extras += ["compile"] if rt.compile else []
+        return "-".join([self.model.name, rt.dtype, rt.attn, *extras])
 
 
 def register_configs() -> None:

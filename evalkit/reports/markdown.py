@@ -186,13 +186,17 @@ def sweep_rows(views: list[RunView]) -> tuple[list[str], list[list[str]]]:
         "decode tokens/s",
         "peak alloc (MB)",
         "peak RSS (MB)",
+        "harness overhead (%)",
+        "loop samples/s",
     ]
     rows = []
     for v in active:
+        harness = v.record.performance.get("harness") or {}
         row = [v.record.name, v.record.status]
         row += [fmt_estimate(v.primary_estimate(s)) for s in suites]
         row += [fmt(v.latency_median(p), 1) for p in ("end_to_end", "prefill", "decode")]
         row += [fmt(v.tokens_per_s, 1), fmt(v.memory_mb("peak_allocated"), 0), fmt(v.memory_mb("peak_rss"), 0)]
+        row += [fmt(_pct(harness.get("overhead")), 1), fmt(harness.get("samples_per_s"), 2)]
         rows.append(row)
     return headers, rows
 
