@@ -16,7 +16,7 @@ import pytest
 from benchmarks.session import BenchSession, Options, parse_setting
 from evalkit.errors import EXIT_UNSUPPORTED, EvalkitError, one_line
 from evalkit.preflight import plan_settings, refusal
-from evalkit.settings import ATTN_NAMES, DTYPE_NAMES
+from evalkit.settings import ATTN_NAMES, DTYPE_NAMES, MODE_NAMES
 
 OPTION_DEFAULTS = {
     "model": ("tiny", "conf/model name (tiny, phi3v, phi35v, phi3v-random) or a checkpoint dir / Hub repo id"),
@@ -26,6 +26,7 @@ OPTION_DEFAULTS = {
     "suites": ("describe,ocr,compare", "suite names or directories, comma-separated"),
     "batch-size": ("1", "batch size(s), comma-separated"),
     "device": ("auto", "auto, cpu, cuda or cuda:N"),
+    "mode": ("latency", "runtime.mode: latency (requests timed from the image files) or throughput (prefetched)"),
     "num-crops": (None, "HD crops per image (default: 4 for the tiny model on CPU, else the checkpoint's)"),
     "max-new-tokens": (
         None,
@@ -70,6 +71,7 @@ def pytest_addoption(parser):
         action="store_true",
         help="record requested settings this machine cannot run as skipped instead of stopping with exit code 3",
     )
+    group.addoption("--compile", action="store_true", help="runtime.compile: static KV cache + torch.compile of decode")
 
 
 def _option(config, name: str):
@@ -139,6 +141,8 @@ def _options(config) -> Options:
         batch_sizes=batch_sizes or [1],
         suites=_split(_option(config, "suites")),
         device=_option(config, "device"),
+        mode=_names(config, "mode", MODE_NAMES)[0],
+        compile=config.getoption("compile"),
         num_crops=_option(config, "num-crops") and str(_number(config, "num-crops", int, 1)),
         max_new_tokens=_option(config, "max-new-tokens") and str(_number(config, "max-new-tokens", int, 1)),
         limit=_option(config, "limit") and str(_number(config, "limit", int, 1)),

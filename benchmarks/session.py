@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import gc
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-import torch
 
 from evalkit import runner
 from evalkit.errors import EvalkitError, UnsupportedSettingError, one_line
 from evalkit.gates import DEFAULT_MIN_AGREEMENT
+from evalkit.measure import release_memory
 from evalkit.preflight import Combination, check_inputs
 from evalkit.records import Prediction, RunRecord, load_run
 from evalkit.reports.baseline import SavedBaseline, baseline_path, load_baseline, save_baseline
@@ -37,6 +36,8 @@ class Options:
     batch_sizes: list[int]
     suites: list[str]
     device: str
+    mode: str
+    compile: bool
     num_crops: str | None
     max_new_tokens: str | None
     limit: str | None
@@ -115,6 +116,7 @@ class BenchSession:
         defaults = TINY_DEFAULTS if tiny else MODEL_DEFAULTS
         values = {
             "runtime.dtype": dtype, "runtime.attn": attn, "runtime.device": o.device,
+            "runtime.mode": o.mode, "runtime.compile": str(bool(o.compile)).lower(),
             "runtime.batch_size": batch or o.batch_sizes[0],
             "runtime.num_crops": o.num_crops or defaults.get("num_crops"),
             "runtime.max_new_tokens": o.max_new_tokens or defaults["max_new_tokens"],
@@ -206,10 +208,9 @@ class BenchSession:
 
     def release(self) -> None:
         if self._loaded is not None:
+            device = self._loaded[1].device
             self._loaded = None
-            gc.collect()
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
+            release_memory(device)
 
     def evaluation(self, setting: str) -> Evaluation:
         """The setting's full evaluation over the suites, run once per session and written as a run record."""

@@ -16,8 +16,9 @@ import time
 import torch
 
 from evalkit.errors import EXIT_SIGINT, ConfigError, EvalkitError, exit_code, one_line
-from evalkit.phi3v.loading import ATTN_IMPLEMENTATIONS, DTYPES, load_model, resolve_device
+from evalkit.phi3v.loading import DTYPES, load_model, resolve_device
 from evalkit.phi3v.processing import Phi3VProcessor, build_prompt
+from evalkit.settings import ATTN_NAMES
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -29,7 +30,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--raw", action="store_true", help="use --prompt as the complete prompt, tags included")
     parser.add_argument("--max-new-tokens", type=int, default=128)
     parser.add_argument("--dtype", choices=sorted(DTYPES), default="float32")
-    parser.add_argument("--attn", choices=ATTN_IMPLEMENTATIONS, default="sdpa")
+    parser.add_argument("--attn", choices=ATTN_NAMES, default="sdpa")
     parser.add_argument("--device", default="auto")
     parser.add_argument(
         "--num-crops", type=int, default=None, help="default: the checkpoint's preprocessor_config.json"

@@ -91,6 +91,11 @@ class Prediction:
     # suite and after a retry (`retry` says why).
     batch_size: int | None = None
     retry: str | None = None  # why this sample was generated again in another batch than the one it was given
+    # The timed request (batch) that generated the answer, unique within the run: predictions sharing it share one
+    # timing, and summaries count it once. None in records written before the field existed (one sample, one batch).
+    batch_id: int | None = None
+    # Timed repeats of the request gave this sample different tokens (a nondeterministic kernel); the first is kept.
+    repeats_differ: bool = False
 
     @property
     def failed(self) -> bool:
@@ -123,6 +128,8 @@ class Prediction:
                 truncated=None if d.get("truncated") is None else bool(d["truncated"]),
                 batch_size=None if d.get("batch_size") is None else int(d["batch_size"]),
                 retry=d.get("retry"),
+                batch_id=None if d.get("batch_id") is None else int(d["batch_id"]),
+                repeats_differ=bool(d.get("repeats_differ", False)),
             )
         except KeyError as exc:
             raise EvalkitError(f"prediction is missing field {exc.args[0]!r}") from None
@@ -303,17 +310,23 @@ def summarize_performance(
     memory_mb: dict | None,
     extra: dict | None = None,
 ) -> dict:
-    """The `performance` field: Stats (ms) per phase and tokens/s over the successful samples."""
+    """The `performance` field over the successful samples: Stats (ms) per phase and decode tokens/s over the timed
+    batches (a batch is one measurement, however many samples it answered: n counts batches), tokens per sample."""
     ok = [p for p in predictions if not p.failed]
+    batches = list(
+        {("batch", p.batch_id) if p.batch_id is not None else ("sample", i): p for i, p in enumerate(ok)}.values()
+    )
     present = {k for p in ok for k in p.timings_ms}
     phases = [ph for ph in PHASES if ph in present] + sorted(present - set(PHASES))
     perf: dict[str, Any] = {
         "load_s": load_s,
+        "n_batches": len(batches),
         "latency_ms": {
-            ph: Stats.from_values([p.timings_ms[ph] for p in ok if ph in p.timings_ms], "ms").to_dict() for ph in phases
+            ph: Stats.from_values([p.timings_ms[ph] for p in batches if ph in p.timings_ms], "ms").to_dict()
+            for ph in phases
         },
         "decode_tokens_per_s": Stats.from_values(
-            [p.decode_tokens_per_s for p in ok if p.decode_tokens_per_s is not None], "tokens/s"
+            [p.decode_tokens_per_s for p in batches if p.decode_tokens_per_s is not None], "tokens/s"
         ).to_dict(),
         "tokens": {
             kind: Stats.from_values([p.tokens[kind] for p in ok if kind in p.tokens], "tokens").to_dict()
@@ -321,6 +334,9 @@ def summarize_performance(
         },
         "memory_mb": dict(memory_mb or {}),
     }
+    differ = [f"{p.suite}/{p.sample_id}" for p in ok if p.repeats_differ]
+    if differ:
+        perf["repeats_differ"] = {"n": len(differ), "samples": differ[:20]}
     perf.update(extra or {})
     return perf
 
@@ -353,12 +369,18 @@ class RunWriter:
         os.fsync(self._samples.fileno())  # a SIGKILL after this line still leaves the sample on disk
         self.predictions.append(prediction)
 
-    def finish(self, performance: dict, status: str = "complete", error: str | None = None) -> RunRecord:
-        """Close samples.jsonl and write the final run.json. If closing fails (disk full), the run is recorded as
-        `failed` and OutputError is raised after the status is written."""
+    def finish(
+        self, performance: dict, status: str = "complete", error: str | None = None, order: dict | None = None
+    ) -> RunRecord:
+        """Close samples.jsonl and write the final run.json. `order`: (suite, sample_id) -> position; predictions
+        that were written in another order (length-bucketed batches) are put in that order, samples.jsonl included
+        (rewritten atomically). If closing or rewriting fails (disk full), the run is recorded as `failed` and
+        OutputError is raised after the status is written."""
         if status not in STATUSES:
             raise ValueError(f"unknown status {status!r}; expected one of {STATUSES}")
         close_error = self._close_samples()
+        if close_error is None and order:
+            close_error = self._reorder(order)
         if close_error is not None and status == "complete":
             status, error = "failed", f"OSError: {close_error}"
         self._record_final(performance, status, error)
@@ -371,6 +393,17 @@ class RunWriter:
             return None
         try:
             self._samples.close()
+        except OSError as exc:
+            return exc
+        return None
+
+    def _reorder(self, order: dict) -> OSError | None:
+        ordered = sorted(self.predictions, key=lambda p: order.get((p.suite, p.sample_id), len(order)))
+        if [id(p) for p in ordered] == [id(p) for p in self.predictions]:
+            return None
+        self.predictions = ordered
+        try:
+            atomic_write_text(self.run_dir / SAMPLES_FILE, "".join(dumps(p.to_dict()) + "\n" for p in ordered))
         except OSError as exc:
             return exc
         return None

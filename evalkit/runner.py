@@ -1,32 +1,32 @@
 """Run one setting (model x dtype x attention x runtime) over suites: predictions, scores, timings, memory.
 
-`load()` and `predict()` are the pieces `pytest benchmarks/` reuses; `run()` is the whole job behind
-`python -m evalkit`: validate suites, check the setting, load once, warm up, evaluate, write the run directory.
+`load()`, `predict()` and `request_round()` are the pieces `pytest benchmarks/` reuses; `run()` is the whole job
+behind `python -m evalkit`: validate suites, check the setting, load once, warm up, evaluate, write the run directory.
+What is timed and how is in evalkit/measure.py and evalkit/request.py; batching and the prefetching stage in
+evalkit/pipeline.py.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import statistics
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
-from transformers import LogitsProcessorList
 
 from evalkit import interrupt, metrics
 from evalkit.errors import EvalkitError, UnsupportedSettingError
-from evalkit.measure import LatencyTracker, MemoryTracker, StepClock
+from evalkit.measure import LoopClock, MemoryTracker, median_request, release_memory
+from evalkit.phi3v.attention import compile_unsupported_reason
 from evalkit.phi3v.checkpoints import cached_checkpoint
 from evalkit.phi3v.hub import ModelSource, resolve_model, weights_fingerprint
-from evalkit.phi3v.images import load_image
 from evalkit.phi3v.loading import check_setting, load_model, resolve_device, resolve_dtype
-from evalkit.phi3v.modeling import Phi3VForCausalLM
-from evalkit.phi3v.processing import Phi3VProcessor, build_prompt
+from evalkit.phi3v.processing import Phi3VProcessor
+from evalkit.pipeline import Prepared, check_samples, estimate_prompt_tokens, plan_batches
 from evalkit.provenance import environment
 from evalkit.records import (
     Prediction,
@@ -37,20 +37,16 @@ from evalkit.records import (
     utc_now,
     write_skipped_run,
 )
+from evalkit.request import LoadedModel, Request, budgets, prefetcher, prompts_of, request_round, timed_request
+from evalkit.roofline import BatchFigures, model_shape, roofline
 from evalkit.settings import EvalConfig, ModelConfig, RuntimeConfig
-from evalkit.suites import Sample, Suite, question_text, resolve_suites
+from evalkit.suites import Sample, Suite, resolve_suites
 
+__all__ = [
+    "LoadedModel", "RunResult", "budgets", "check_images", "load", "plan", "predict", "prompts_of", "request_round",
+    "run",
+]  # fmt: skip
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class LoadedModel:
-    model: Phi3VForCausalLM
-    processor: Phi3VProcessor
-    source: ModelSource
-    device: torch.device
-    load_s: float
-    weights: dict  # sha256 fingerprint of the weight files
 
 
 @dataclass
@@ -71,10 +67,18 @@ def model_source(model_cfg: ModelConfig, cache_dir: str | Path) -> ModelSource:
     return ModelSource(path=path)
 
 
+def _masked(runtime: RuntimeConfig) -> bool:
+    # Left-padded batches carry an attention mask, and so does the static cache that runtime.compile uses.
+    return runtime.batch_size > 1 or runtime.compile
+
+
 def check_runtime(runtime: RuntimeConfig) -> torch.device:
     """Raise UnsupportedSettingError if this machine cannot run the setting; nothing is loaded."""
     device = resolve_device(runtime.device)
-    check_setting(runtime.attn, resolve_dtype(runtime.dtype), device)
+    check_setting(runtime.attn, resolve_dtype(runtime.dtype), device, masked=_masked(runtime))
+    reason = compile_unsupported_reason(device) if runtime.compile else None
+    if reason:
+        raise UnsupportedSettingError(f"runtime.compile=true: {reason}")
     return device
 
 
@@ -83,8 +87,9 @@ def load(cfg: EvalConfig) -> LoadedModel:
     source = model_source(cfg.model, cfg.cache_dir)
     start = time.perf_counter()
     model = load_model(
-        source.path, dtype=cfg.runtime.dtype, attn_implementation=cfg.runtime.attn, device=device, source=source
-    )
+        source.path, dtype=cfg.runtime.dtype, attn_implementation=cfg.runtime.attn, device=device, source=source,
+        masked=_masked(cfg.runtime),
+    )  # fmt: skip
     processor = Phi3VProcessor.from_pretrained(source.path, num_crops=cfg.runtime.num_crops)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -123,39 +128,18 @@ def _failed(sample: Sample, prompt: str, error: BaseException, budget: int | Non
     )  # fmt: skip
 
 
-def budgets(loaded: LoadedModel, samples: Sequence[Sample], runtime: RuntimeConfig) -> dict[str, int]:
-    """Each sample's max_new_tokens: runtime.max_new_tokens when set (one override for every sample), else the
-    sample's own budget from its labels, counted with this model's tokenizer (metrics.token_budget)."""
-    if runtime.max_new_tokens is not None:
-        return {s.id: runtime.max_new_tokens for s in samples}
-    tokenizer = loaded.processor.tokenizer
+@dataclass
+class RunState:
+    """What the evaluation loop accumulates: batch ids, the loop clock, per-batch figures for the roofline."""
 
-    def count(text: str) -> int:
-        return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+    clock: LoopClock = field(default_factory=LoopClock)
+    batches: int = 0
+    compiled_requests: int = 0
+    figures: list[BatchFigures] = field(default_factory=list)
 
-    return {s.id: metrics.token_budget(s, count) for s in samples}
-
-
-def _generate_once(loaded: LoadedModel, samples: Sequence[Sample], prompts: list[str], max_new_tokens: int):
-    """Preprocess from the image files and generate: one timed request for the batch."""
-    tracker = LatencyTracker(loaded.device)
-    clock = StepClock(loaded.device)
-    with tracker.track("end_to_end"):
-        with tracker.track("preprocess"):
-            images = [[load_image(path) for path in s.images] for s in samples]
-            inputs = loaded.processor(prompts, images)
-            inputs = {k: v.to(loaded.device) for k, v in inputs.items()}
-        clock.start()
-        with torch.inference_mode():
-            output = loaded.model.generate(
-                **inputs,
-                max_new_tokens=max_new_tokens,
-                do_sample=False,
-                logits_processor=LogitsProcessorList([clock]),
-            )
-        timing = clock.stop()
-        new_tokens = output[:, inputs["input_ids"].shape[1] :].cpu()
-    return inputs, new_tokens, timing, tracker
+    def new_batch_id(self) -> int:
+        self.batches += 1
+        return self.batches - 1
 
 
 def _answer_ids(row: torch.Tensor, stop_ids: set[int], budget: int) -> tuple[list[int], bool]:
@@ -175,28 +159,9 @@ def _answer_ids(row: torch.Tensor, stop_ids: set[int], budget: int) -> tuple[lis
 _GENERATION_ERRORS = (RuntimeError, ValueError, EvalkitError)
 
 
-def predict(loaded: LoadedModel, samples: Sequence[Sample], runtime: RuntimeConfig) -> list[Prediction]:
-    """Answer, score and time one batch. One bad sample never fails another sample of its batch.
-
-    Each sample is first checked alone, untimed (its images decoded, its prompt tokenized), and fails alone if that
-    fails. If the batch's generation still fails, `_generate_isolating` finds the sample(s) that fail alone and
-    generates the rest of the batch again without them. Every prediction records the batch it was generated in
-    (`batch_size`, and `retry` when it is not the batch it was given), so its timings are that batch's timings.
-    """
-    prompts = {s.id: build_prompt(question_text(s), len(s.images)) for s in samples}
-    limits = budgets(loaded, samples, runtime)
-    ready, results = [], {}
-    for s in samples:
-        try:
-            # Untimed: the timed request below decodes the images again, because its latency is meant to start
-            # from the image files.
-            loaded.processor.validate(prompts[s.id], s.images)
-            ready.append(s)
-        except EvalkitError as exc:
-            results[s.id] = _failed(s, prompts[s.id], exc, limits[s.id])
-    if ready:
-        results.update(_generate_isolating(loaded, ready, prompts, runtime, limits))
-    return [results[s.id] for s in samples]
+def _generate_once(loaded: LoadedModel, samples, prompts: list[str], max_new_tokens: int, **kwargs) -> Request:
+    """One timed request (the seam tests use to make a generation fail)."""
+    return timed_request(loaded, samples, prompts, max_new_tokens=max_new_tokens, **kwargs)
 
 
 def _release(loaded: LoadedModel) -> None:
@@ -204,23 +169,28 @@ def _release(loaded: LoadedModel) -> None:
         torch.cuda.empty_cache()
 
 
-def _generate(
-    loaded: LoadedModel, batch: list[Sample], prompts: dict, runtime: RuntimeConfig, limits: dict, retry=None
-) -> dict:
+def _timed_predictions(loaded, batch, prompts, runtime, limits, state, prepared=None, retry=None) -> dict:
+    """Time `runtime.repeats` requests for the batch, then build (and score) its predictions outside the timing."""
     batch_prompts = [prompts[s.id] for s in batch]
     longest = max(limits[s.id] for s in batch)  # each answer is cut to its own budget afterwards
-    runs = [_generate_once(loaded, batch, batch_prompts, longest) for _ in range(runtime.repeats)]
-    return _predictions(loaded, batch, batch_prompts, runs, limits, retry)
+    requests = [
+        _generate_once(loaded, batch, batch_prompts, longest, runtime=runtime, prepared=prepared)
+        for _ in range(runtime.repeats)
+    ]
+    for request in requests:
+        state.clock.add(request.timing)
+        state.compiled_requests += request.timing.compiled
+    return _predictions(loaded, batch, batch_prompts, requests, limits, state, prepared, retry)
 
 
-def _generate_isolating(
-    loaded: LoadedModel, batch: list[Sample], prompts: dict, runtime: RuntimeConfig, limits: dict
-) -> dict:
-    """Generate the batch; if that fails, generate each sample alone to find the one(s) that fail, then the rest of
+def _answer(loaded, batch, prompts, runtime, limits, state: RunState, prepared: Prepared | None = None) -> dict:
+    """Answer a batch whose samples passed their own check. One bad sample never fails another sample of its batch:
+    if the batch's generation fails, each sample is generated alone to find the one(s) that fail, then the rest of
     the batch together again (the batch size closest to the configured one). If only the whole batch fails (e.g.
-    out of memory), the samples keep their answers from being generated alone."""
+    out of memory), the samples keep their answers from being generated alone. Retries start from the image files
+    (as in latency mode); every prediction records the batch it was generated in (`batch_size`, `retry`)."""
     try:
-        return _generate(loaded, batch, prompts, runtime, limits)
+        return _timed_predictions(loaded, batch, prompts, runtime, limits, state, prepared)
     except _GENERATION_ERRORS as exc:
         _release(loaded)
         if len(batch) == 1:
@@ -230,7 +200,9 @@ def _generate_isolating(
     results, bad = {}, []
     for s in batch:
         try:
-            results.update(_generate(loaded, [s], prompts, runtime, limits, retry=f"{cause}; generated alone"))
+            results.update(
+                _timed_predictions(loaded, [s], prompts, runtime, limits, state, retry=f"{cause}; generated alone")
+            )
         except _GENERATION_ERRORS as exc:
             _release(loaded)
             results[s.id] = _failed(s, prompts[s.id], exc, limits[s.id])
@@ -239,53 +211,132 @@ def _generate_isolating(
     if bad and len(rest) > 1:
         note = f"{cause}; generated again without {', '.join(repr(b) for b in bad)}"
         try:
-            results.update(_generate(loaded, rest, prompts, runtime, limits, retry=note))
+            results.update(_timed_predictions(loaded, rest, prompts, runtime, limits, state, retry=note))
         except _GENERATION_ERRORS:
             _release(loaded)  # the rest keep their answers from being generated alone
     return results
 
 
-def _predictions(
-    loaded: LoadedModel, samples, prompts, runs, limits: dict[str, int], retry: str | None = None
-) -> dict[str, Prediction]:
-    inputs, new_tokens, _, _ = runs[0]  # greedy: every repeat gives the same tokens, the first is kept
+def _predictions(loaded, samples, prompts, requests: list[Request], limits, state: RunState, prepared, retry) -> dict:
+    first, chosen = requests[0], median_request([r.timing for r in requests])
     stop_ids = set(loaded.processor.stop_token_ids) | {loaded.processor.pad_token_id}
+    inputs = first.inputs
     image_positions = loaded.model.image_positions(inputs["input_ids"]).sum(dim=1).tolist()
     prompt_lengths = inputs["attention_mask"].sum(dim=1).tolist()
-    timings = {phase: statistics.median(run[3].last(phase) for run in runs) for phase in ("preprocess", "end_to_end")}
-    timings["prefill"] = statistics.median(run[2].prefill_ms for run in runs)
-    timings["decode"] = statistics.median(run[2].decode_ms for run in runs)
-    rates = [r for r in (run[2].decode_tokens_per_s for run in runs) if r is not None]
-    out = {}
+    timings = chosen.phases()
+    if prepared is not None:
+        timings["preprocess"] = prepared.preprocess_ms  # done ahead, in the background: not part of `generate`
+    rate = chosen.generation.decode_tokens_per_s  # per sequence
+    batch_id, out, generated = state.new_batch_id(), {}, []
     for i, (sample, prompt) in enumerate(zip(samples, prompts, strict=True)):
-        ids, truncated = _answer_ids(new_tokens[i], stop_ids, limits[sample.id])
+        budget = limits[sample.id]
+        ids, truncated = _answer_ids(first.new_tokens[i], stop_ids, budget)
+        differ = any(_answer_ids(r.new_tokens[i], stop_ids, budget)[0] != ids for r in requests[1:])
         answer = loaded.processor.decode(ids)
+        generated.append(len(ids))
         out[sample.id] = Prediction(
             sample_id=sample.id, suite=sample.suite, task=sample.task, tags=_tags(sample),
             images=[str(p) for p in sample.images], prompt=prompt, answer=answer, answer_token_ids=ids,
             scores=metrics.score_sample(sample, answer), timings_ms=dict(timings),
             tokens={"prompt": int(prompt_lengths[i]), "image": int(image_positions[i]), "generated": len(ids)},
-            decode_tokens_per_s=statistics.median(rates) if rates else None,  # per sequence
-            labels=_labels(sample), max_new_tokens=limits[sample.id], truncated=truncated,
-            batch_size=len(samples), retry=retry,
+            decode_tokens_per_s=rate, labels=_labels(sample), max_new_tokens=budget, truncated=truncated,
+            batch_size=len(samples), retry=retry, batch_id=batch_id, repeats_differ=differ,
         )  # fmt: skip
+    if "image_sizes" in inputs:
+        crops = int(sum(1 + (h // 336) * (w // 336) for h, w in inputs["image_sizes"].tolist()))
+    else:
+        crops = 0
+    prompt_tokens = [int(n) for n in prompt_lengths]
+    state.figures.append(BatchFigures(prompt_tokens, generated, crops, chosen.generation.prefill_ms, rate))
     return out
 
 
-def batches(samples: Sequence[Sample], size: int) -> Iterator[list[Sample]]:
-    for start in range(0, len(samples), size):
-        yield list(samples[start : start + size])
+def check_images(
+    loaded: LoadedModel, samples: Sequence[Sample], prompts: dict[str, str], limits: dict[str, int] | None = None
+) -> tuple[list[Sample], dict[str, Prediction]]:
+    """Check each sample alone, untimed (images decoded and sized, prompt tokenized), so that a bad file or prompt
+    fails its sample and not its batch. Returns the samples that passed and failed predictions for the others."""
+    ready, _, failures = check_samples(loaded.processor, samples, prompts)
+    limits = limits or {}
+    return ready, {s.id: _failed(s, prompts[s.id], exc, limits.get(s.id)) for s, exc in failures}
 
 
-def selected_samples(suites: Sequence[Suite], limit: int | None) -> list[Sample]:
-    return [s for suite in suites for s in (suite.samples[:limit] if limit else suite.samples)]
+def predict(
+    loaded: LoadedModel, samples: Sequence[Sample], runtime: RuntimeConfig, state: RunState | None = None
+) -> list[Prediction]:
+    """Answer, score and time one batch (latency mode: the timed request decodes the image files again, because
+    its latency is meant to start from them). Predictions come back in the order of `samples`."""
+    state = state or RunState()
+    prompts = prompts_of(samples)
+    limits = budgets(loaded.processor, samples, runtime)
+    ready, results = check_images(loaded, samples, prompts, limits)
+    if ready:
+        results.update(_answer(loaded, ready, prompts, runtime, limits, state))
+    return [results[s.id] for s in samples]
 
 
-def warm_up(loaded: LoadedModel, samples: Sequence[Sample], runtime: RuntimeConfig) -> None:
-    """Untimed generations so that kernels are compiled and caches allocated before anything is measured."""
-    batch = list(samples[: runtime.batch_size])
+def plan(loaded: LoadedModel, samples: Sequence[Sample], runtime: RuntimeConfig) -> list[list[Sample]]:
+    """The batches of one suite's samples; bucketed by estimated prompt length when batch_size > 1."""
+    if runtime.batch_size == 1 or not runtime.bucket:
+        return plan_batches(samples, runtime.batch_size)
+    prompts = prompts_of(samples)
+    lengths = [estimate_prompt_tokens(loaded.processor, s, prompts[s.id]) for s in samples]
+    return plan_batches(samples, runtime.batch_size, lengths)
+
+
+def evaluate(loaded: LoadedModel, batches: Sequence[list[Sample]], runtime: RuntimeConfig, state: RunState) -> Iterator:
+    """(batch, its predictions in batch order) for each batch, in the runtime's mode."""
+    if runtime.mode == "latency":
+        for batch in batches:
+            yield batch, predict(loaded, batch, runtime, state)
+        return
+    for batch, prepared in prefetcher(loaded, batches):
+        prompts = prompts_of(batch)
+        limits = budgets(loaded.processor, batch, runtime)
+        if isinstance(prepared, (EvalkitError, ValueError, RuntimeError)):  # e.g. an image the processor cannot crop
+            results = {s.id: _failed(s, prompts[s.id], prepared, limits[s.id]) for s in batch}
+        elif isinstance(prepared, Exception):  # anything else is a bug: fail loudly, as latency mode would
+            raise prepared
+        else:
+            results = {s.id: _failed(s, prompts[s.id], exc, limits[s.id]) for s, exc in prepared.failures}
+            if prepared.samples:
+                results.update(_answer(loaded, prepared.samples, prompts, runtime, limits, state, prepared))
+        yield batch, [results[s.id] for s in batch]
+
+
+def warm_up(loaded: LoadedModel, batches: Sequence[list[Sample]], runtime: RuntimeConfig) -> None:
+    """Untimed requests so that kernels are compiled and caches allocated before anything is measured. With
+    runtime.compile, batches of two prompt lengths and of each batch size: torch.compile specialises on the first
+    shape it sees and generalises on the second, so the timed requests find their graphs built (a request that
+    still compiles is counted in performance.harness.compiled_requests)."""
+    picks = list(batches[:1])
+    if runtime.compile and picks:
+
+        def length(batch: list[Sample]) -> int:
+            prompts = prompts_of(batch)
+            return max(estimate_prompt_tokens(loaded.processor, s, prompts[s.id]) for s in batch)
+
+        sizes, lengths = {len(picks[0])}, {length(picks[0])}
+        for batch in batches[1:]:
+            new_length = len(lengths) < 2 and length(batch) not in lengths
+            if new_length or len(batch) not in sizes:
+                picks.append(batch)
+                sizes.add(len(batch))
+                lengths.add(length(batch))
     for _ in range(runtime.warmup):
-        predict(loaded, batch, replace(runtime, repeats=1))
+        for batch in picks:
+            prompts = prompts_of(batch)
+            ready, _ = check_images(loaded, batch, prompts)
+            if not ready:
+                continue
+            limits = budgets(loaded.processor, ready, runtime)
+            try:
+                timed_request(
+                    loaded, ready, [prompts[s.id] for s in ready], runtime=runtime,
+                    max_new_tokens=max(limits.values()),
+                )  # fmt: skip
+            except _GENERATION_ERRORS as exc:
+                log.warning("warm-up request failed (%s); the timed requests will show it too", exc)
 
 
 def _record(cfg: EvalConfig, suites: Sequence[Suite], config_dict: dict) -> RunRecord:
@@ -294,6 +345,10 @@ def _record(cfg: EvalConfig, suites: Sequence[Suite], config_dict: dict) -> RunR
         "model": cfg.model.name, "revision": cfg.model.revision, "dtype": rt.dtype, "attn": rt.attn, "device": rt.device,
         "batch_size": rt.batch_size, "max_new_tokens": rt.max_new_tokens, "num_crops": rt.num_crops,
     }  # fmt: skip
+    # Recorded only when not the default, so that records from before these keys existed compare as equal.
+    setting.update(
+        {k: v for k, v, default in (("mode", rt.mode, "latency"), ("compile", rt.compile, False)) if v != default}
+    )
     return RunRecord(
         name=cfg.run_name, run_id="", status="running", started_at=utc_now(), finished_at=None, setting=setting,
         config=config_dict, provenance={"environment": environment()},
@@ -317,6 +372,25 @@ def _reports_when_stopped(cfg: EvalConfig, run_dir: Path):
             except (EvalkitError, OSError) as report_exc:  # the stop must still be reported as a stop
                 log.warning("%s: reports not written: %s", run_dir, report_exc)
         raise
+
+
+def _harness(runtime: RuntimeConfig, state: RunState, predictions: list[Prediction]) -> dict:
+    ok = [p for p in predictions if not p.failed]
+    wall = state.clock.wall_s
+    return {
+        "mode": runtime.mode, "wall_s": wall, "generate_s": state.clock.generate_s, "overhead": state.clock.overhead,
+        "requests": state.clock.requests, "compiled_requests": state.compiled_requests,
+        "samples_per_s": len(ok) / wall if wall > 0 else None,
+        "generated_tokens_per_s": sum(p.tokens.get("generated", 0) for p in ok) / wall if wall > 0 else None,
+    }  # fmt: skip
+
+
+def _roofline(loaded: LoadedModel, runtime: RuntimeConfig, state: RunState) -> dict | None:
+    if loaded.device.type != "cuda":
+        return None
+    tf32 = torch.get_float32_matmul_precision() != "highest" or torch.backends.cuda.matmul.allow_tf32
+    name = torch.cuda.get_device_name(loaded.device)
+    return roofline(model_shape(loaded.model), state.figures, name, runtime.dtype, tf32)
 
 
 def run(
@@ -346,35 +420,58 @@ def run(
         return RunResult(run_dir, write_skipped_run(run_dir, record, str(exc)))
     interrupt.check()  # stopped while loading: nothing was evaluated, no run directory is made
     run_dir = make_run_dir(Path(cfg.output_dir), cfg.run_name)  # after the load: a failed load leaves no empty dir
+    rt = cfg.runtime
     record.setting["device"] = str(loaded.device)
     record.setting["num_crops"] = loaded.processor.num_crops
     record.provenance.update(model=loaded.source.to_dict(), weights=loaded.weights)
-    record.provenance["decoding"] = {**loaded.model.decoding, "max_new_tokens": cfg.runtime.max_new_tokens}
-    torch.manual_seed(cfg.runtime.seed)
-    with (
-        _reports_when_stopped(cfg, run_dir),
-        RunWriter(run_dir, record) as writer,
-        MemoryTracker(loaded.device) as memory,
-    ):
-        warm_up(loaded, samples, cfg.runtime)
-        interrupt.check()
-        for suite in suites:
-            chosen = [s for s in samples if s.suite == suite.name]
-            bar = tqdm(total=len(chosen), desc=suite.name, unit="sample", disable=not cfg.progress, leave=True)
-            for batch in batches(chosen, cfg.runtime.batch_size):
-                for prediction in predict(loaded, batch, cfg.runtime):
-                    writer.add(prediction)
-                bar.update(len(batch))
-                interrupt.check()  # a signal during the batch: the batch is finished and written, then we stop
-            bar.close()
-        memory.read_cuda()
+    record.provenance["decoding"] = {**loaded.model.decoding, "max_new_tokens": rt.max_new_tokens}
+    torch.manual_seed(rt.seed)
+    batches = [b for suite in suites for b in plan(loaded, [s for s in samples if s.suite == suite.name], rt)]
+    release_memory(loaded.device)  # what earlier settings of this process left must not count as this one's peak
+    state = RunState()
+    with _reports_when_stopped(cfg, run_dir), RunWriter(run_dir, record) as writer:
+        with MemoryTracker(loaded.device) as memory:
+            warm_up(loaded, batches, rt)
+            interrupt.check()
+            bars: dict[str, tqdm] = {}
+            state.clock.start()
+            try:
+                for batch, predictions in evaluate(loaded, batches, rt, state):
+                    for prediction in predictions:
+                        writer.add(prediction)
+                    suite = batch[0].suite
+                    if suite not in bars:
+                        for bar in bars.values():
+                            bar.close()
+                        total = sum(1 for s in samples if s.suite == suite)
+                        bars[suite] = tqdm(total=total, desc=suite, unit="sample", disable=not cfg.progress, leave=True)
+                    bars[suite].update(len(batch))
+                    interrupt.check()  # a signal during the batch: the batch is finished and written, then we stop
+            finally:
+                for bar in bars.values():
+                    bar.close()
+            state.clock.stop()
+        extra = {"warmup": rt.warmup, "repeats": rt.repeats, "batch_size": rt.batch_size,
+                 "harness": _harness(rt, state, writer.predictions)}  # fmt: skip
+        rooftop = _roofline(loaded, rt, state)
+        if rooftop is not None:
+            extra["roofline"] = rooftop
         performance = summarize_performance(
-            writer.predictions, load_s=loaded.load_s, memory_mb=memory.to_dict(),
-            extra={"warmup": cfg.runtime.warmup, "repeats": cfg.runtime.repeats},
-        )  # fmt: skip
-        record = writer.finish(performance)
+            writer.predictions, load_s=loaded.load_s, memory_mb=memory.to_dict(), extra=extra
+        )
+        order = {(s.suite, s.id): i for i, s in enumerate(samples)}
+        record = writer.finish(performance, order=order)
     if cfg.reports:
         from evalkit.reports import write_run_reports
 
         write_run_reports(run_dir)
     return RunResult(run_dir, record)
+
+
+def selected_samples(suites: Sequence[Suite], limit: int | None) -> list[Sample]:
+    return [s for suite in suites for s in (suite.samples[:limit] if limit else suite.samples)]
+
+
+def batches(samples: Sequence[Sample], size: int) -> list[list[Sample]]:
+    """Consecutive batches in manifest order (see `plan` for length bucketing)."""
+    return plan_batches(samples, size)

@@ -12,8 +12,15 @@ from pathlib import Path
 from evalkit.errors import ConfigError
 
 DTYPE_NAMES = ("float32", "float16", "bfloat16")
-ATTN_NAMES = ("eager", "sdpa", "flash_attention_2")
+# eager / sdpa / flex_attention / flash_attention_2|3 are transformers' own implementations; sdpa_<backend> is sdpa
+# restricted to one PyTorch kernel (torch.nn.attention.sdpa_kernel), so "flash" needs no flash-attn package.
+# What each needs to run is checked in evalkit/phi3v/attention.py.
+SDPA_BACKEND_NAMES = ("sdpa_flash", "sdpa_efficient", "sdpa_math")
+ATTN_NAMES = ("eager", "sdpa", *SDPA_BACKEND_NAMES, "flex_attention", "flash_attention_2", "flash_attention_3")
 DEVICE_NAMES = ("auto", "cpu", "cuda")
+# latency: each request is timed from the image files (preprocessing inside); throughput: a background thread
+# preprocesses the next batch while the current one generates, and the loop's wall time is what counts.
+MODE_NAMES = ("latency", "throughput")
 RANDOM_SIZES = ("tiny", "full")
 
 
@@ -56,8 +63,11 @@ class RuntimeConfig:
     max_new_tokens: int | None = None
     num_crops: int | None = None  # None: the checkpoint's preprocessor_config.json
     warmup: int = 1  # untimed generations before measuring
-    repeats: int = 1  # timed generations per batch; per-sample timings are their median
+    repeats: int = 1  # timed generations per batch; the batch's timings are those of its median request
     seed: int = 0
+    mode: str = "latency"  # latency | throughput (see MODE_NAMES)
+    bucket: bool = True  # batch_size > 1: batch samples of similar prompt length (answers keep manifest order)
+    compile: bool = False  # static KV cache + torch.compile of the decode step
 
     def __post_init__(self) -> None:
         if self.dtype not in DTYPE_NAMES:
@@ -73,6 +83,8 @@ class RuntimeConfig:
             raise ConfigError(f"runtime.warmup={self.warmup}: must be 0 or more")
         if self.num_crops is not None and not 1 <= self.num_crops <= 64:
             raise ConfigError(f"runtime.num_crops={self.num_crops}: must be between 1 and 64")
+        if self.mode not in MODE_NAMES:
+            raise ConfigError(f"runtime.mode={self.mode!r}: expected one of {', '.join(MODE_NAMES)}")
 
 
 @dataclass
@@ -96,7 +108,14 @@ class EvalConfig:
 
     @property
     def run_name(self) -> str:
-        return self.name or f"{self.model.name}-{self.runtime.dtype}-{self.runtime.attn}"
+        """`name`, else <model>-<dtype>-<attn>, with -throughput, -bs<N>, -compile for settings off the defaults."""
+        if self.name:
+            return self.name
+        rt = self.runtime
+        extras = ["throughput"] if rt.mode == "throughput" else []
+        extras += [f"bs{rt.batch_size}"] if rt.batch_size > 1 else []
+        extras += ["compile"] if rt.compile else []
+        return "-".join([self.model.name, rt.dtype, rt.attn, *extras])
 
 
 def register_configs() -> None:

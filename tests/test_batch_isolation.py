@@ -65,11 +65,11 @@ def test_a_sample_failing_in_generation_is_found_and_the_rest_retried_together(l
     real = runner._generate_once
     batches = []
 
-    def poisoned(loaded, samples, prompts, max_new_tokens):
+    def poisoned(loaded, samples, prompts, max_new_tokens, **kwargs):
         batches.append([s.id for s in samples])
         if ocr[1].id in batches[-1]:
             raise RuntimeError("device-side assert triggered")
-        return real(loaded, samples, prompts, max_new_tokens)
+        return real(loaded, samples, prompts, max_new_tokens, **kwargs)
 
     monkeypatch.setattr(runner, "_generate_once", poisoned)
     predictions = runner.predict(loaded, ocr, _runtime())
@@ -87,10 +87,10 @@ def test_a_sample_failing_in_generation_is_found_and_the_rest_retried_together(l
 def test_a_batch_that_fails_only_as_a_whole_is_generated_sample_by_sample(loaded, ocr, monkeypatch):
     real = runner._generate_once
 
-    def out_of_memory_above_one(loaded, samples, prompts, max_new_tokens):
+    def out_of_memory_above_one(loaded, samples, prompts, max_new_tokens, **kwargs):
         if len(samples) > 1:
             raise RuntimeError("CUDA out of memory")
-        return real(loaded, samples, prompts, max_new_tokens)
+        return real(loaded, samples, prompts, max_new_tokens, **kwargs)
 
     monkeypatch.setattr(runner, "_generate_once", out_of_memory_above_one)
     predictions = runner.predict(loaded, ocr, _runtime())

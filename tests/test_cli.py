@@ -162,11 +162,11 @@ def test_failed_samples_exit_one(tmp_path, monkeypatch, capsys):
 def test_signal_during_a_batch_stops_after_it(tmp_path, monkeypatch, capsys):
     real, calls = runner.predict, {"n": 0}
 
-    def signal_in_second_batch(loaded, batch, rt):
+    def signal_in_second_batch(loaded, batch, rt, *args):
         calls["n"] += 1
         if calls["n"] == 2:
             os.kill(os.getpid(), signal.SIGINT)  # arrives mid-batch: noted, the batch still completes
-        return real(loaded, batch, rt)
+        return real(loaded, batch, rt, *args)
 
     monkeypatch.setattr(runner, "predict", signal_in_second_batch)
     assert _main(tmp_path, "limit=5") == 130

@@ -74,16 +74,16 @@ def test_corrupt_image_is_recorded_and_the_run_goes_on(tmp_path, monkeypatch):
 
 
 def test_generation_error_fails_only_its_batch(tmp_path, monkeypatch):
-    real = runner._generate_once
+    real = runner.timed_request
     calls = {"n": 0}
 
-    def flaky(loaded, samples, prompts, max_new_tokens):
+    def flaky(*args, **kwargs):
         calls["n"] += 1
         if calls["n"] == 2:
             raise RuntimeError("CUDA out of memory. Tried to allocate 20.00 GiB")
-        return real(loaded, samples, prompts, max_new_tokens)
+        return real(*args, **kwargs)
 
-    monkeypatch.setattr(runner, "_generate_once", flaky)
+    monkeypatch.setattr(runner, "timed_request", flaky)
     result = runner.run(_config(tmp_path))
     record, predictions = load_run(result.run_dir)
     assert record.n_errors == 1 and record.n_samples == 4
@@ -96,11 +96,11 @@ def test_interrupted_run_keeps_finished_samples(tmp_path, monkeypatch):
     real = runner.predict
     calls = {"n": 0}
 
-    def interrupt_third(loaded, batch, runtime):
+    def interrupt_third(*args, **kwargs):
         calls["n"] += 1
         if calls["n"] == 3:
             raise KeyboardInterrupt
-        return real(loaded, batch, runtime)
+        return real(*args, **kwargs)
 
     monkeypatch.setattr(runner, "predict", interrupt_third)
     with pytest.raises(KeyboardInterrupt):
@@ -180,7 +180,7 @@ def test_per_sample_budgets_and_batches_equal_batch_size_one(tmp_path):
     loaded = runner.load(cfg)
     pool = {s.id: s for suite in resolve_suites(["ocr", "describe"]) for s in suite.samples}
     samples = [pool["sign_exit"], pool["photo_astronaut_no_dog"], pool["chart_dc_revenue_fy2022"]]
-    limits = runner.budgets(loaded, samples, cfg.runtime)
+    limits = runner.budgets(loaded.processor, samples, cfg.runtime)
     count = lambda text: len(loaded.processor.tokenizer(text, add_special_tokens=False)["input_ids"])  # noqa: E731
     assert limits == {s.id: metrics.token_budget(s, count) for s in samples}
     assert len(set(limits.values())) == 3  # three different budgets in one batch

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import json
 from pathlib import Path
 
@@ -13,12 +12,13 @@ from transformers import GenerationConfig
 from transformers.initialization import no_init_weights
 
 from evalkit.errors import CheckpointError, ConfigError, UnsupportedSettingError
+from evalkit.phi3v.attention import check_attention, flash_attn_version, implementation, probe_sdpa_backend, register
 from evalkit.phi3v.config import load_config
 from evalkit.phi3v.hub import ModelSource, resolve_model, weight_files
 from evalkit.phi3v.modeling import DEFAULT_IMAGE_TOKEN_ID, Phi3VForCausalLM
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
-ATTN_IMPLEMENTATIONS = ("eager", "sdpa", "flash_attention_2")
+__all__ = ["check_setting", "flash_attn_version", "load_model", "resolve_device", "resolve_dtype"]
 # Published checkpoints may carry this alias of embed_tokens (the remote code shared the module); same tensor.
 _ALIASES = {"model.vision_embed_tokens.wte.weight": "model.embed_tokens.weight"}
 
@@ -46,32 +46,9 @@ def resolve_device(name: str | torch.device) -> torch.device:
     return device
 
 
-def flash_attn_version() -> str | None:
-    if importlib.util.find_spec("flash_attn") is None:
-        return None
-    try:
-        import flash_attn
-
-        return getattr(flash_attn, "__version__", "unknown")
-    except Exception:  # a broken build imports badly; treat it as absent
-        return None
-
-
-def check_setting(attn: str, dtype: torch.dtype, device: torch.device) -> None:
-    """Refuse an attention / dtype / device combination before anything is loaded."""
-    if attn not in ATTN_IMPLEMENTATIONS:
-        raise ConfigError(f"unknown attention implementation {attn!r}; choose one of {', '.join(ATTN_IMPLEMENTATIONS)}")
-    if attn == "flash_attention_2":
-        if device.type != "cuda":
-            raise UnsupportedSettingError("flash_attention_2 needs a CUDA device (this run is on the CPU)")
-        if dtype not in (torch.float16, torch.bfloat16):
-            raise UnsupportedSettingError(
-                f"flash_attention_2 runs in float16 or bfloat16 only, not {str(dtype).removeprefix('torch.')}"
-            )
-        if flash_attn_version() is None:
-            raise UnsupportedSettingError(
-                "flash_attention_2 needs the flash-attn package, which is not installed (pip install 'evalkit[flash]')"
-            )
+def check_setting(attn: str, dtype: torch.dtype, device: torch.device, *, masked: bool = False) -> None:
+    """Refuse an attention / dtype / device combination before anything is loaded (see evalkit.phi3v.attention)."""
+    check_attention(attn, dtype, device, masked=masked)
 
 
 def read_special_token_ids(model_dir: Path) -> dict[str, int]:
@@ -155,15 +132,20 @@ def load_model(
     attn_implementation: str = "sdpa",
     device: str | torch.device = "cpu",
     source: ModelSource | None = None,
+    masked: bool = False,
 ) -> Phi3VForCausalLM:
+    """`masked`: the caller will pass attention masks (left-padded batches, a static cache); some kernels refuse them."""
     torch_dtype = resolve_dtype(dtype)
     torch_device = resolve_device(device)
-    check_setting(attn_implementation, torch_dtype, torch_device)
+    check_setting(attn_implementation, torch_dtype, torch_device, masked=masked)
     source = source or resolve_model(path_or_repo_id, revision)
     spec = load_config(source.path)
     files = weight_files(source.path)
-    spec.text._attn_implementation = attn_implementation
-    spec.vision._attn_implementation = attn_implementation
+    register()
+    head_dims = [c.hidden_size // c.num_attention_heads for c in (spec.text, spec.vision)]
+    probe_sdpa_backend(attn_implementation, torch_dtype, torch_device, head_dims, masked=masked)
+    spec.text._attn_implementation = implementation(attn_implementation)
+    spec.vision._attn_implementation = implementation(attn_implementation)
     with torch.device("meta"):  # shapes only: checked against the files before any memory is allocated
         skeleton = Phi3VForCausalLM(spec.text, spec.vision, spec.embedding)
     check_tensors({k: tuple(v.shape) for k, v in skeleton.state_dict().items()}, files)

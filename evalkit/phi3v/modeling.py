@@ -129,11 +129,13 @@ class Phi3VForCausalLM(Phi3ForCausalLM):
     def embed_inputs(self, input_ids: torch.Tensor, pixel_values=None, image_sizes=None) -> torch.Tensor:
         is_image = self.image_positions(input_ids)
         embeds = self.model.embed_tokens(input_ids.masked_fill(is_image, 0))
-        n_positions = int(is_image.sum())
         if pixel_values is None:
-            if n_positions:
-                raise InputError(f"input_ids hold {n_positions} image positions but no pixel_values were given")
+            # Decode steps compiled by torch.compile (runtime.compile) skip this check: reading the count on the
+            # host breaks the graph. The prefill, where images are, is never compiled.
+            if not torch.compiler.is_compiling() and bool(is_image.any()):
+                raise InputError(f"input_ids hold {int(is_image.sum())} image positions but no pixel_values were given")
             return embeds
+        n_positions = int(is_image.sum())
         if image_sizes is None:
             raise InputError("pixel_values given without image_sizes")
         features = self.model.vision_embed_tokens(pixel_values.to(embeds.device), image_sizes)

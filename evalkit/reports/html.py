@@ -24,6 +24,7 @@ from evalkit.reports.markdown import (
     run_markdown,
     sweep_markdown,
     sweep_rows,
+    timing_note,
     truncation_line,
 )
 
@@ -170,6 +171,9 @@ def run_html(view: RunView) -> str:
         for suite in view.summary:
             body.append(img(plots.tag_scores_plot(view, suite), f"{suite} by tag"))
     body += ["<h2>Latency and memory</h2>", df_html(pd.DataFrame(performance_rows(view), columns=PERF_HEADERS))]
+    note = timing_note(view)
+    if note:
+        body.append(f"<p class='muted'>{esc(note.replace('**', '').replace('`', ''))}</p>")
     body += [img(plots.latency_plot(view), "latency by phase"), img(plots.memory_plot(view), "peak memory")]
     suites = sorted({p.suite for p in view.samples})
     if suites:

@@ -106,12 +106,59 @@ def performance_rows(view: RunView) -> list[list]:
         value = view.memory_mb(key)
         if not math.isnan(value):
             rows.append([f"memory {key}", "MB", fmt(value, 0), "", ""])
+    harness = perf.get("harness") or {}
+    if harness.get("overhead") is not None:
+        rows.append(
+            [f"harness overhead ({harness.get('mode', '?')} mode)", "%", fmt(100 * harness["overhead"], 1), "", ""]
+        )
+    for key, label in (("samples_per_s", "samples/s"), ("generated_tokens_per_s", "tokens/s")):
+        if harness.get(key) is not None:
+            rows.append([f"loop throughput ({label})", label, fmt(float(harness[key]), 2), "", ""])
+    roof = perf.get("roofline") or {}
+    if roof.get("spec"):
+        rows += [
+            [f"decode bound ({roof['spec']}, {fmt(roof['bandwidth_gb_s'], 0)} GB/s)", "tokens/s", fmt(roof.get("decode_bound_tokens_per_s"), 1), "", roof.get("n_batches", "")],
+            ["bandwidth utilisation (decode)", "%", fmt(_pct(roof.get("bandwidth_utilisation")), 1), "", ""],
+            ["prefill achieved", "TFLOP/s", fmt(roof.get("prefill_tflops"), 1), "", ""],
+            [f"compute utilisation (prefill, of {fmt(roof.get('peak_tflops'), 0)} {roof.get('peak_kind', '')})", "%", fmt(_pct(roof.get("compute_utilisation")), 1), "", ""],
+        ]  # fmt: skip
+    elif roof.get("skipped"):
+        rows.append(["roofline", "", f"not computed: {roof['skipped']}", "", ""])
     return rows
+
+
+def _pct(value) -> float | None:
+    return None if value is None else 100.0 * float(value)
+
+
+def timing_note(view: RunView) -> str:
+    """What one latency measurement is, so a reader does not take n for samples."""
+    perf = view.record.performance
+    n_batches, batch_size = perf.get("n_batches"), perf.get("batch_size") or view.setting.get("batch_size")
+    mode = (perf.get("harness") or {}).get("mode", view.setting.get("mode", "latency"))
+    parts = []
+    if n_batches is not None:
+        parts.append(
+            f"Latency and decode speed are per timed request (one batch of up to {batch_size}): n counts "
+            f"{n_batches} requests, and every sample of a batch has its batch's latency."
+        )
+    if mode == "throughput":
+        parts.append(
+            "Throughput mode: preprocessing ran ahead in a background thread, so it is not part of `generate` "
+            "(copy to the device + prefill + decode)."
+        )
+    differ = perf.get("repeats_differ")
+    if differ:
+        parts.append(f"**{differ['n']} sample(s) gave different tokens in timed repeats** (a nondeterministic kernel).")
+    return " ".join(parts)
 
 
 def performance_table(view: RunView) -> str:
     rows = performance_rows(view)
-    return md_table(PERF_HEADERS, rows) if rows else "_no performance measurements_"
+    if not rows:
+        return "_no performance measurements_"
+    note = timing_note(view)
+    return md_table(PERF_HEADERS, rows) + (f"\n\n{note}" if note else "")
 
 
 def truncation_line(view: RunView) -> str:
@@ -185,13 +232,17 @@ def sweep_rows(views: list[RunView]) -> tuple[list[str], list[list[str]]]:
         "decode tokens/s",
         "peak alloc (MB)",
         "peak RSS (MB)",
+        "harness overhead (%)",
+        "loop samples/s",
     ]
     rows = []
     for v in active:
+        harness = v.record.performance.get("harness") or {}
         row = [v.record.name, v.record.status]
         row += [fmt_estimate(v.primary_estimate(s)) for s in suites]
         row += [fmt(v.latency_median(p), 1) for p in ("end_to_end", "prefill", "decode")]
         row += [fmt(v.tokens_per_s, 1), fmt(v.memory_mb("peak_allocated"), 0), fmt(v.memory_mb("peak_rss"), 0)]
+        row += [fmt(_pct(harness.get("overhead")), 1), fmt(harness.get("samples_per_s"), 2)]
         rows.append(row)
     return headers, rows
 

@@ -1,0 +1,147 @@
+"""docs/gpu-results.md: what scripts/gpu_acceptance.sh measured, from its run directories and benchmark JSON only.
+
+Every number in the file comes from a record of that run; a figure the records do not hold is printed as "–".
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from evalkit.records import find_runs, load_run
+from evalkit.reports.common import fmt, md_table, stat_value
+
+RESULTS_TITLE = "# evalkit on a GPU: acceptance results"
+
+
+def _pct(value) -> str:
+    return "–" if value is None else f"{100.0 * float(value):.1f}%"
+
+
+def read_steps(path: Path | None) -> list[tuple[str, int, float]]:
+    """(step, exit code, seconds) per line of the script's `step<TAB>rc<TAB>seconds` file."""
+    if path is None or not Path(path).is_file():
+        return []
+    rows = []
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        parts = line.split("\t")
+        if len(parts) >= 3:
+            rows.append((parts[0], int(parts[1]), float(parts[2])))
+    return rows
+
+
+def _environment_line(env: dict) -> str:
+    gpu = env.get("gpu_name") or "no GPU"
+    memory = env.get("gpu_memory_mb")
+    details = [
+        f"{memory:.0f} MiB" if memory else None,
+        f"compute {env['compute_capability']}" if env.get("compute_capability") else None,
+    ]
+    parts = [f"{gpu} ({', '.join(d for d in details if d)})" if any(details) else gpu]
+    parts.append(f"driver {env.get('driver_version') or '–'}, CUDA {env.get('cuda_version') or '–'}")
+    parts.append(
+        f"torch {env.get('torch', '–')}, transformers {env.get('transformers', '–')}, "
+        f"flash-attn {env.get('flash_attn') or 'not installed'}, Python {env.get('python', '–')}"
+    )
+    return "; ".join(parts)
+
+
+def settings_table(run_dirs: list[Path]) -> tuple[list[str], list[list[str]], dict]:
+    headers = [
+        "run", "attn", "status", "mode", "batch", "samples", "TTFT median (ms)", "decode tokens/s", "decode bound (tokens/s)",
+        "bandwidth utilisation", "prefill TFLOP/s", "compute utilisation", "peak allocated (MiB)", "request median (ms)",
+        "harness overhead",
+    ]  # fmt: skip
+    rows, env = [], {}
+    for run_dir in run_dirs:
+        record, predictions = load_run(run_dir)
+        env = env or (record.provenance.get("environment") or {})
+        perf, setting = record.performance or {}, record.setting
+        roof, harness = perf.get("roofline") or {}, perf.get("harness") or {}
+        latency = perf.get("latency_ms") or {}
+        e2e = stat_value(latency.get("end_to_end"), "median")
+        if math.isnan(e2e):
+            e2e = stat_value(latency.get("generate"), "median")
+        peak = (perf.get("memory_mb") or {}).get("peak_allocated")
+        status = record.status if record.status != "skipped" else f"skipped: {record.skip_reason}"
+        rows.append([
+            record.name, f"{setting.get('dtype')} {setting.get('attn')}", status, setting.get("mode", "latency"),
+            setting.get("batch_size", "–"),
+            f"{record.n_samples - record.n_errors}/{record.n_samples}",
+            fmt(stat_value(latency.get("prefill"), "median"), 1), fmt(stat_value(perf.get("decode_tokens_per_s"), "median"), 1),
+            fmt(roof.get("decode_bound_tokens_per_s"), 1), _pct(roof.get("bandwidth_utilisation")),
+            fmt(roof.get("prefill_tflops"), 1), _pct(roof.get("compute_utilisation")),
+            fmt(None if peak is None else float(peak), 0), fmt(e2e, 1), _pct(harness.get("overhead")),
+        ])  # fmt: skip
+    return headers, rows, env
+
+
+def benchmark_rows(bench_json: Path | None) -> list[list[str]]:
+    if bench_json is None or not Path(bench_json).is_file():
+        return []
+    data = json.loads(Path(bench_json).read_text(encoding="utf-8"))
+    rows = []
+    for bench in data.get("benchmarks", []):
+        stats, extra = bench.get("stats", {}), bench.get("extra_info", {})
+        rows.append([
+            bench.get("name", "?"), fmt(1000.0 * stats["median"], 1) if "median" in stats else "–",
+            fmt(1000.0 * stats["min"], 1) if "min" in stats else "–", stats.get("rounds", "–"),
+            fmt(extra.get("time_to_first_token_ms"), 1), fmt(extra.get("decode_tokens_per_s"), 1),
+            fmt(extra.get("peak_allocated_mb"), 0),
+        ])  # fmt: skip
+    return rows
+
+
+def gpu_results_markdown(
+    run_dirs: list[Path], bench_json: Path | None, steps: list[tuple[str, int, float]], *, when: str, commit: str
+) -> str:
+    headers, rows, env = settings_table(run_dirs)
+    parts = [
+        RESULTS_TITLE,
+        "",
+        f"Written by `scripts/gpu_acceptance.sh` on {when} from commit `{commit}`; every figure below is read from",
+        "that run's records (`reports/gpu-acceptance/`). Model: `phi3v-random` (published dimensions, random weights:",
+        "speed and memory only, no quality).",
+        "",
+        f"**Machine:** {_environment_line(env)}",
+        "",
+        "## Steps",
+        "",
+        md_table(["step", "exit code", "time (s)"], [[s, rc, f"{t:.0f}"] for s, rc, t in steps])
+        if steps
+        else "_none recorded_",
+        "",
+        "## Settings (`python -m evalkit`)",
+        "",
+        "TTFT = prefill median per request; decode tokens/s per sequence; the bound is memory bandwidth / bytes read",
+        "per decode step (weights + KV cache); compute utilisation = prefill TFLOP/s / the GPU's dense peak; the request",
+        "median is end_to_end (from the image files) in latency mode, generate (from prefetched inputs) in throughput mode.",
+        "",
+        md_table(headers, rows) if rows else "_no run directories found_",
+        "",
+        '## `pytest benchmarks/ -m "performance or memory"`',
+        "",
+    ]
+    bench = benchmark_rows(bench_json)
+    bench_headers = [
+        "test",
+        "median (ms)",
+        "min (ms)",
+        "rounds",
+        "TTFT (ms)",
+        "decode tokens/s",
+        "peak allocated (MiB)",
+    ]
+    parts.append(md_table(bench_headers, bench) if bench else "_no benchmark JSON found_")
+    return "\n".join(parts) + "\n"
+
+
+def write_gpu_results(
+    runs_root: Path, bench_json: Path | None, steps_file: Path | None, out: Path, *, when: str, commit: str
+) -> Path:
+    text = gpu_results_markdown(find_runs(runs_root), bench_json, read_steps(steps_file), when=when, commit=commit)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text, encoding="utf-8")
+    return out
