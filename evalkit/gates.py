@@ -76,12 +76,23 @@ class MemoryCheck:
     skipped: str | None = None  # why no budget applies
 
 
+def memory_key(device: str, *memory: dict) -> str:
+    """Which memory figure gates a setting: on CUDA peak allocated memory (reset per setting: what the model needs);
+    on the CPU the growth of the process RSS during the evaluation (`rss_growth`), because the absolute peak RSS
+    depends on what ran before in the same process (a pytest session, a sweep). Records written before
+    `rss_growth` existed fall back to `peak_rss`."""
+    if device.startswith("cuda"):
+        return "peak_allocated"
+    return "rss_growth" if all(m.get("rss_growth") is not None for m in memory) else "peak_rss"
+
+
 def memory_budget(
     baseline_perf: dict, baseline_setting: dict, perf: dict, setting: dict, tolerance: float
 ) -> MemoryCheck:
     """Peak memory may exceed the baseline's by at most `tolerance` (a fraction), same device kind and dtype only.
 
-    On CUDA the budget is peak allocated memory (what the model needs); on the CPU it is peak process RSS. A budget
+    On CUDA the budget is peak allocated memory (what the model needs); on the CPU it is the RSS growth during the
+    evaluation (`memory_key`). A budget
     that does not apply (another dtype or device kind: the baseline holds one setting) is `skipped` with the reason;
     a missing figure fails (no evidence). Every message names the setting differences from the baseline.
     """
@@ -96,7 +107,7 @@ def memory_budget(
         return MemoryCheck(
             True, "", f"baseline was recorded on {base_device or 'an unknown device'}, this run is on {device}"
         )
-    key = "peak_allocated" if device.startswith("cuda") else "peak_rss"
+    key = memory_key(device, baseline_perf.get("memory_mb") or {}, perf.get("memory_mb") or {})
     base = (baseline_perf.get("memory_mb") or {}).get(key)
     now = (perf.get("memory_mb") or {}).get(key)
     if base is None or now is None:

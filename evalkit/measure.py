@@ -317,4 +317,7 @@ class MemoryTracker:
             "peak_reserved": self.peak_reserved_mb,
             "peak_rss": self.peak_rss_mb,
             "start_rss": self.start_rss_mb,
+            # What the evaluation added on top of what the process already held (libraries, the loaded weights,
+            # leftovers of earlier work): unlike peak_rss it does not depend on what ran before in the process.
+            "rss_growth": None if self.peak_rss_mb is None else self.peak_rss_mb - self.start_rss_mb,
         }

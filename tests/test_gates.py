@@ -218,3 +218,16 @@ def test_memory_message_names_setting_differences():
     assert not check.ok
     assert check.message.endswith("; setting differs from the baseline: num_crops 16 -> 4")
     assert "setting differs" not in memory_budget(perf(1000.0), CPU, perf(1300.0), CPU, tolerance=0.25).message
+
+
+def test_cpu_memory_budgets_the_rss_growth_not_what_earlier_work_left():
+    # The same evaluation measured after other work in the process: a higher absolute RSS, the same growth.
+    def grown(start: float, peak: float) -> dict:
+        return {"memory_mb": {"peak_rss": peak, "start_rss": start, "rss_growth": peak - start}}
+
+    alone, after_other_tests = grown(470.0, 1200.0), grown(820.0, 1570.0)
+    check = memory_budget(alone, CPU, after_other_tests, CPU, tolerance=0.25)
+    assert check.ok and check.message.startswith("rss_growth: 750 MiB vs baseline 730 MiB")
+    assert not memory_budget(alone, CPU, grown(470.0, 1400.0), CPU, tolerance=0.25).ok  # a real growth fails
+    # A baseline recorded before rss_growth existed is compared on peak_rss, as before.
+    assert memory_budget(perf(1000.0), CPU, grown(400.0, 1100.0), CPU, tolerance=0.25).message.startswith("peak_rss")

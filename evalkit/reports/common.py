@@ -12,7 +12,7 @@ from evalkit.stats import Estimate
 
 SETTING_KEYS = ("model", "revision", "dtype", "attn", "device", "batch_size", "max_new_tokens", "num_crops")
 LATENCY_PHASES = ("end_to_end", "preprocess", "prefill", "decode")
-MEMORY_KEYS = ("peak_allocated", "peak_reserved", "peak_rss")
+MEMORY_KEYS = ("peak_allocated", "peak_reserved", "peak_rss", "rss_growth")
 # Fallback when evalkit.metrics is absent or does not know a metric: error rates go down, the rest up.
 _LOWER_IS_BETTER_HINTS = ("cer", "wer", "rate", "error", "latency")
 _FALLBACK_PRIMARY = {"ocr": "located_cer", "describe": "score", "compare": "score"}

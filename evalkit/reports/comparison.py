@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from evalkit.errors import EvalkitError
-from evalkit.gates import describe_setting_diff, setting_diff
+from evalkit.gates import describe_setting_diff, memory_key, setting_diff
 from evalkit.records import Prediction
 from evalkit.reports.baseline import load_run_or_baseline
 from evalkit.reports.common import MEMORY_KEYS, RunView, estimate, metric_info
@@ -337,16 +337,18 @@ def _perf_failures(
                 f"(limit {max_latency_ratio:g}x)"
             )
     if max_memory_ratio is not None:
-        key = next(
-            (
-                k
-                for k in ("peak_allocated", "peak_rss")
-                if not math.isnan(ref.memory_mb(k)) and not math.isnan(cand.memory_mb(k))
-            ),
-            None,
+        device = (
+            "cuda"
+            if not (math.isnan(ref.memory_mb("peak_allocated")) or math.isnan(cand.memory_mb("peak_allocated")))
+            else "cpu"
         )
+        key = memory_key(
+            device, ref.record.performance.get("memory_mb") or {}, cand.record.performance.get("memory_mb") or {}
+        )
+        if math.isnan(ref.memory_mb(key)) or math.isnan(cand.memory_mb(key)):
+            key = None
         if key is None:
-            out.append("memory gate: no peak memory figure (peak_allocated or peak_rss) in both runs")
+            out.append("memory gate: no memory figure (peak_allocated, rss_growth or peak_rss) in both runs")
         else:
             a, b = ref.memory_mb(key), cand.memory_mb(key)
             if a > 0 and b / a > max_memory_ratio:
