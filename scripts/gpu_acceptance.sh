@@ -113,11 +113,17 @@ if ((COMPILE)); then
     name=gpu-bfloat16-sdpa-compile
 fi
 
-# 4. The performance and memory gates over the same settings (no baseline exists for phi3v-random: the memory
-#    gate reports that; the latency figures go to the benchmark JSON).
+# 4. The performance and memory gates over the same settings. phi3v-random has no committed baseline, so the eager
+#    run of step 3 becomes this machine's baseline (--force: it is a --limit run): the memory gate then checks
+#    every setting's peak GPU memory against eager's on the same GPU; the latency figures go to the benchmark JSON.
+BASELINES=$WORK/baselines
+EAGER_RUN=$(ls -d "$WORK"/runs/*/*-gpu-bfloat16-eager 2>/dev/null | head -n 1)
+step "baseline from eager" 120 "$PY" -m evalkit baseline save "${EAGER_RUN:-$WORK/runs/<eager run>}" --root "$BASELINES" \
+  --name acceptance --force
 step benchmarks 900 "$PY" -m pytest benchmarks/ -p no:cacheprovider -m "performance or memory" -rA \
   --model phi3v-random --dtype bfloat16 --attn "$ATTN_LIST" --device cuda --num-crops "$CROPS" \
   --max-new-tokens "$TOKENS" --limit "$LIMIT" --perf-samples 1 --perf-rounds 3 --perf-warmup 1 \
+  --baseline "$BASELINES/phi3v-random/acceptance.json" \
   --runs-dir "$WORK/bench-runs" --benchmark-json "$WORK/benchmarks.json"
 
 # 5. The results file, from the records above (also when a step failed: the steps table says which).

@@ -53,10 +53,11 @@ def settings_table(run_dirs: list[Path]) -> tuple[list[str], list[list[str]], di
         "bandwidth utilisation", "prefill TFLOP/s", "compute utilisation", "peak allocated (MiB)", "request median (ms)",
         "harness overhead",
     ]  # fmt: skip
-    rows, env = [], {}
+    rows, env, models = [], {}, set()
     for run_dir in run_dirs:
         record, predictions = load_run(run_dir)
-        env = env or (record.provenance.get("environment") or {})
+        env = env or dict(record.provenance.get("environment") or {})
+        models.add(str(record.setting.get("model")))
         perf, setting = record.performance or {}, record.setting
         roof, harness = perf.get("roofline") or {}, perf.get("harness") or {}
         latency = perf.get("latency_ms") or {}
@@ -74,7 +75,7 @@ def settings_table(run_dirs: list[Path]) -> tuple[list[str], list[list[str]], di
             fmt(roof.get("prefill_tflops"), 1), _pct(roof.get("compute_utilisation")),
             fmt(None if peak is None else float(peak), 0), fmt(e2e, 1), _pct(harness.get("overhead")),
         ])  # fmt: skip
-    return headers, rows, env
+    return headers, rows, {**env, "models": models}
 
 
 def benchmark_rows(bench_json: Path | None) -> list[list[str]]:
@@ -97,12 +98,15 @@ def gpu_results_markdown(
     run_dirs: list[Path], bench_json: Path | None, steps: list[tuple[str, int, float]], *, when: str, commit: str
 ) -> str:
     headers, rows, env = settings_table(run_dirs)
+    models = ", ".join(f"`{m}`" for m in sorted(env.get("models", ()))) or "none recorded"
+    random_note = " (published dimensions, random weights: speed and memory only, no quality)"
     parts = [
         RESULTS_TITLE,
         "",
         f"Written by `scripts/gpu_acceptance.sh` on {when} from commit `{commit}`; every figure below is read from",
-        "that run's records (`reports/gpu-acceptance/`). Model: `phi3v-random` (published dimensions, random weights:",
-        "speed and memory only, no quality).",
+        f"that run's records (`reports/gpu-acceptance/`). Model: {models}"
+        + (random_note if models == "`phi3v-random`" else "")
+        + ".",
         "",
         f"**Machine:** {_environment_line(env)}",
         "",
