@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# evalkit's GPU acceptance: one command for a CUDA machine, about 8 minutes on one H100 (README "GPU acceptance").
+# evalkit's GPU acceptance: one command for a CUDA machine, about 10 minutes on one H100 (README "GPU acceptance"; docs/gpu-results.md).
 #
 #   scripts/gpu_acceptance.sh [--dry-run] [--limit N] [--num-crops N] [--max-new-tokens N] [--compile]
 #                             [--python PY] [--wheels DIR] [--reference DIR] [--out FILE]
