@@ -8,7 +8,7 @@ Specs (in `suites=[...]`; options after the location as `key=value`, and then th
 
 `hf:` reads, and never downloads (whatever HF_HUB_OFFLINE / HF_DATASETS_OFFLINE say, `datasets` is held offline):
     a directory written by `save_to_disk`; a directory of data files as on the Hub, e.g. from
-    `huggingface-cli download REPO --repo-type dataset --local-dir DIR` (parquet / arrow shards; `config=` picks
+    `hf download REPO --repo-type dataset --local-dir DIR` (parquet / arrow shards; `config=` picks
     a subset of a multi-config repo); a single .parquet or .arrow file; or a repo id found in the Hugging Face hub
     cache (HF_HUB_CACHE) or in the `datasets` cache (HF_DATASETS_CACHE).
 `tsv:` reads VLMEvalKit's layout: columns index, image (base64; or, when 64 characters or fewer, the index of the
@@ -152,7 +152,7 @@ def _load_hf(datasets: Any, spec: ExternalSpec) -> tuple[Any, Path]:
             f"{spec.text}: no such file or directory, and no dataset {spec.location!r} in the Hugging Face caches"
             f" ({huggingface_hub.constants.HF_HUB_CACHE}, {datasets.config.HF_DATASETS_CACHE}); evalkit never"
             " downloads: fetch it with"
-            f" `huggingface-cli download {spec.location} --repo-type dataset --local-dir DIR`, then use"
+            f" `hf download {spec.location} --repo-type dataset --local-dir DIR`, then use"
             f" hf:DIR:{split}"
         ) from exc
     files = [Path(f["filename"]) for f in ds.cache_files]
