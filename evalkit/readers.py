@@ -173,12 +173,13 @@ def hf_source(spec: ExternalSpec) -> Source:
             raise SuiteError(f"{spec.text}: cannot load split {spec.split!r}: {one_line(exc)}{advice}") from None
     columns = list(ds.column_names)
     for col in IMAGE_COLUMNS:
-        if col in columns:
-            ds = ds.cast_column(col, _undecoded(datasets, ds.features[col], spec))
+        feature = ds.features.get(col)
+        if feature is not None and getattr(feature, "dtype", None) != "binary":  # raw bytes need no cast
+            ds = ds.cast_column(col, _undecoded(datasets, feature, spec))
     given = Path(spec.location.rstrip("/\\"))
     name = (given.stem if path.is_file() else given.name) or path.name
     parts = [name, spec.options.get("config"), spec.split]
-    key = (ds._fingerprint, _stat_key([Path(f["filename"]) for f in ds.cache_files]))
+    key = (getattr(ds, "_fingerprint", None), _stat_key([Path(f["filename"]) for f in ds.cache_files]))
     hint = " ".join(p for p in parts[:2] if p)
     return Source(columns, _hf_rows(ds, spec), path, "-".join(p for p in parts if p), hint, key)
 
@@ -204,6 +205,8 @@ def _hf_rows(ds: Any, spec: ExternalSpec) -> Iterator[tuple[dict[str, Any], list
 
 
 def _hf_image_bytes(item: Any, spec: ExternalSpec, number: int) -> bytes:
+    if isinstance(item, bytes) and item:
+        return item
     if isinstance(item, dict) and item.get("bytes"):
         return item["bytes"]
     if isinstance(item, dict) and item.get("path") and Path(item["path"]).is_file():

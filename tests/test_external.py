@@ -168,6 +168,19 @@ def test_multiple_choice_tsv_options_hint_and_letter(tmp_path):
     assert [_scores(s, reply)["accuracy"] for reply in ("C", "It is a cow.", "B")] == [1.0, 1.0, 0.0]
 
 
+def test_tsv_list_of_images_and_raw_bytes_columns(tmp_path):
+    pair = str([_b64(_png("red")), _b64(_png("blue"))])
+    path = _tsv(tmp_path / "POPE.tsv", ["index", "image", "question", "answer"], [["0", pair, "Same object?", "Yes"]])
+    (suite,) = resolve_suites([f"tsv:{path}"])
+    assert [p.read_bytes() for p in suite.samples[0].images] == [_png("red"), _png("blue")]
+    raw = datasets.Dataset.from_dict(
+        {"question": ["q"], "answer": ["no"], "image_source": ["x"], "image": [_png("red")]}
+    )
+    raw.save_to_disk(str(tmp_path / "raw"))  # images as plain bytes, no Image feature
+    (suite,) = resolve_suites([f"hf:{tmp_path / 'raw'}:test"])
+    assert suite.samples[0].images[0].read_bytes() == _png("red")
+
+
 # ------------------------------------------------------------------------------------------------ detection
 
 
