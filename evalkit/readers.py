@@ -172,9 +172,10 @@ def hf_source(spec: ExternalSpec) -> Source:
             )
             raise SuiteError(f"{spec.text}: cannot load split {spec.split!r}: {one_line(exc)}{advice}") from None
     columns = list(ds.column_names)
-    for col in IMAGE_COLUMNS:
-        feature = ds.features.get(col)
-        if feature is not None and getattr(feature, "dtype", None) != "binary":  # raw bytes need no cast
+    for col, feature in list(ds.features.items()):
+        if col in IMAGE_COLUMNS and getattr(feature, "dtype", None) != "binary":  # raw bytes need no cast
+            ds = ds.cast_column(col, _undecoded(datasets, feature, spec))
+        elif _is_image(datasets, feature):  # another image column: hashed as its bytes, never decoded
             ds = ds.cast_column(col, _undecoded(datasets, feature, spec))
     given = Path(spec.location.rstrip("/\\"))
     name = (given.stem if path.is_file() else given.name) or path.name
@@ -182,6 +183,10 @@ def hf_source(spec: ExternalSpec) -> Source:
     key = (getattr(ds, "_fingerprint", None), _stat_key([Path(f["filename"]) for f in ds.cache_files]))
     hint = " ".join(p for p in parts[:2] if p)
     return Source(columns, _hf_rows(ds, spec), path, "-".join(p for p in parts if p), hint, key)
+
+
+def _is_image(datasets: Any, feature: Any) -> bool:
+    return isinstance(feature, datasets.Image) or isinstance(getattr(feature, "feature", None), datasets.Image)
 
 
 def _undecoded(datasets: Any, feature: Any, spec: ExternalSpec) -> Any:

@@ -256,6 +256,13 @@ def test_content_hash_follows_rows_and_image_bytes_not_location(tmp_path):
     assert len(hashes) == 4
     (d,) = resolve_suites([f"hf:{tmp_path / 'a' / 'docvqa'}:validation:schema=textvqa"])  # scored another way
     assert d.content_hash not in hashes
+    # Another image column is hashed by its bytes (a decoded image has no stable text form).
+    thumbs = _dataset({**cols, "image": [_png("red")]}).add_column("thumb", [{"bytes": _png("blue"), "path": None}])
+    thumbs = thumbs.cast_column("thumb", datasets.Image())
+    datasets.DatasetDict({"validation": thumbs}).save_to_disk(str(tmp_path / "t" / "docvqa"))
+    first = resolve_suites([f"hf:{tmp_path / 't' / 'docvqa'}:validation"])[0].content_hash
+    external._LOADED.clear()
+    assert resolve_suites([f"hf:{tmp_path / 't' / 'docvqa'}:validation"])[0].content_hash == first
 
 
 def test_a_rewritten_tsv_is_read_again(tmp_path):
