@@ -259,3 +259,41 @@ def _words(text: str) -> list[str]:
 def _contains_phrase(words: list[str], phrase: list[str]) -> bool:
     k = len(phrase)
     return k > 0 and any(words[i : i + k] == phrase for i in range(len(words) - k + 1))
+
+
+# ------------------------------------------------------------------------------------------------ VQA answers
+
+# The VQA evaluation's answer normalisation (Antol et al. 2015, used by VQAv2 and TextVQA), so that vqa_accuracy
+# matches published numbers: these punctuation marks are deleted where they touch a space (or when the answer holds
+# a digit-comma-digit group), else replaced by a space; a period is deleted unless a digit follows; then lower case,
+# number words zero to ten (and "none") as digits, articles dropped, and contractions written without their
+# apostrophe ("dont") given it back. Both the human answers and the model's are normalised.
+_VQA_PUNCTUATION = ';/[]"{}()=+\\_-><@`,?!'
+_VQA_DIGIT_COMMA = re.compile(r"\d,\d")
+_VQA_PERIOD = re.compile(r"\.(?!\d)")
+_VQA_NUMBERS = {"none": "0", **{w: str(i) for w, i in NUMBER_WORDS.items() if i <= 10}}
+_VQA_ARTICLES = {"a", "an", "the"}
+# Only spellings that are not words themselves ("well", "shed", "its" stay as they are).
+_VQA_CONTRACTIONS = {c.replace("'", ""): c for c in (
+    "ain't", "aren't", "can't", "could've", "couldn't", "didn't", "doesn't", "don't", "hadn't", "hasn't", "haven't",
+    "he'd", "he's", "how'd", "how'll", "how's", "isn't", "it'd", "it'll", "ma'am", "mightn't", "might've", "mustn't",
+    "must've", "needn't", "not've", "o'clock", "oughtn't", "shan't", "should've", "shouldn't", "somebody'll",
+    "somebody's", "someone'd", "someone'll", "someone's", "something'd", "something'll", "that's", "there'd",
+    "there're", "there's", "they'd", "they'll", "they're", "they've", "'twas", "wasn't", "we've", "weren't",
+    "what'll", "what're", "what's", "what've", "when's", "where'd", "where's", "where've", "who'd", "who'll", "who's",
+    "who've", "why'll", "why're", "why's", "won't", "would've", "wouldn't", "y'all", "you'd", "you'll", "you're",
+    "you've",
+)}  # fmt: skip
+
+
+def vqa_normalize(text: str) -> str:
+    """An answer as the VQA evaluation compares it: "Two dogs." -> "2 dogs", "the STOP-sign" -> "stop sign"."""
+    text = text.replace("\n", " ").replace("\t", " ").strip()
+    delete_all = bool(_VQA_DIGIT_COMMA.search(text))
+    out = text
+    for mark in _VQA_PUNCTUATION:
+        touching = mark + " " in text or " " + mark in text
+        out = out.replace(mark, "" if touching or delete_all else " ")
+    out = _VQA_PERIOD.sub("", out)
+    words = [_VQA_NUMBERS.get(w, w) for w in out.lower().split()]
+    return " ".join(_VQA_CONTRACTIONS.get(w, w) for w in words if w not in _VQA_ARTICLES)

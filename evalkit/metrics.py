@@ -24,10 +24,19 @@ short_answer
     ``relaxed_accuracy`` (match "number")  ChartQA's: correct within 5% relative error (exact when the
         answer is 0). "25%" reads as 25, "$14.7B" as 14.7; more than one number in the value is unparsed.
     match "time"  a clock time, compared on a 12-hour dial: "15:00" equals "3:00", "3:45" does not.
+    ``vqa_accuracy`` (match "vqa", TextVQA / VQAv2)  the VQA metric over the human answers (usually 10): both
+        sides normalised as the VQA evaluation does (`evalkit.answers.vqa_normalize`), then for each human answer
+        left out, min(1, matches among the others / 3), averaged. 3 of 10 humans agreeing earns full credit.
+    ``contains_answer`` (match "contains" / "contains_formula", OCRBench)  OCRBench's rule, on the whole
+        answer, not the extracted value: 1 when an accepted answer, lower-cased and with newlines as spaces,
+        occurs in the lower-cased answer; "contains_formula" (handwritten maths) removes spaces and keeps case.
+        A lenient published metric: an answer that lists many candidates can win it, which is why
+        ``exact_match`` on the extracted value is reported beside it.
     ``unparsed``  1 when no value (number, time, text) could be read; such an answer is wrong.
     ``located_cer`` / ``located_cer_cs`` (ocr only)  CER of the extracted value against the closest answer,
         capped at 1: the field was read exactly, not merely mentioned somewhere.
-    ``score``  anls, relaxed_accuracy or exact_match according to the sample's match.
+    ``score``  anls, relaxed_accuracy, vqa_accuracy, contains_answer or exact_match according to the
+        sample's match.
 
 multiple_choice / yes_no
     ``accuracy`` 1 when the parsed option / yes-no is the right one; ``unparsed`` 1 when the answer names no
@@ -63,16 +72,17 @@ from evalkit.answers import (
     parse_yes_no,
     strip_markdown,
     unify_typography,
+    vqa_normalize,
 )
 from evalkit.keywords import forbidden_named, forbidden_rate, groups_named, keyword_recall
 from evalkit.stats import DEFAULT_RESAMPLES, DEFAULT_SEED, Estimate, bootstrap_mean_ci
 from evalkit.suites import CHOICE_LETTERS, Sample
 
 __all__ = [
-    "METRICS", "PRIMARY_METRIC", "MetricInfo", "aggregate", "anls", "cer", "exact_match", "forbidden_rate",
-    "free_form_score", "keyword_recall", "located_cer", "normalize_text", "parse_choice", "parse_yes_no",
-    "relaxed_accuracy", "score_sample", "substring_edit_distance", "token_budget", "wer", "yes_no_f1_estimate",
-    "yes_no_metrics",
+    "METRICS", "PRIMARY_METRIC", "MetricInfo", "aggregate", "anls", "cer", "contains_answer", "exact_match",
+    "forbidden_rate", "free_form_score", "keyword_recall", "located_cer", "normalize_text", "parse_choice",
+    "parse_yes_no", "relaxed_accuracy", "score_sample", "substring_edit_distance", "token_budget", "vqa_accuracy",
+    "wer", "yes_no_f1_estimate", "yes_no_metrics",
 ]  # fmt: skip
 
 
@@ -95,6 +105,8 @@ METRICS: dict[str, MetricInfo] = {
         MetricInfo("exact_match", True, "fraction", "short answer equals an accepted answer after normalisation"),
         MetricInfo("anls", True, "fraction", "average normalized Levenshtein similarity, threshold 0.5 (DocVQA)"),
         MetricInfo("relaxed_accuracy", True, "fraction", "number within 5% of the answer (ChartQA)"),
+        MetricInfo("vqa_accuracy", True, "fraction", "VQA accuracy: min(1, humans who gave the answer / 3), leave-one-out averaged (TextVQA, VQAv2)"),
+        MetricInfo("contains_answer", True, "fraction", "an accepted answer occurs in the whole answer, lower-cased (OCRBench's rule; lenient)"),
         MetricInfo("accuracy", True, "fraction", "multiple choice / yes-no answered correctly"),
         MetricInfo("unparsed", False, "fraction", "share of answers that name no option, yes/no, number or time (counted wrong)"),
         MetricInfo("yes_ratio", None, "fraction", "share of parsed yes/no answers that say yes (ideal: the labels' share, 0.5 when balanced)"),
@@ -104,7 +116,7 @@ METRICS: dict[str, MetricInfo] = {
     )
 }  # fmt: skip
 
-PRIMARY_METRIC: dict[str, str] = {"ocr": "located_cer", "describe": "score", "compare": "score"}
+PRIMARY_METRIC: dict[str, str] = {"ocr": "located_cer", "describe": "score", "compare": "score", "vqa": "score"}
 
 # Token budgets (`token_budget`): room for the reference plus 30% and a fixed margin for a short lead-in.
 BUDGET_FACTOR, BUDGET_MARGIN = 1.3, 16
@@ -225,6 +237,36 @@ def relaxed_accuracy(prediction: str | float | None, answers: Sequence[str], tol
     return 0.0
 
 
+def vqa_accuracy(prediction: str, answers: Sequence[str]) -> float:
+    """The VQA accuracy of one answer against the human answers (TextVQA, VQAv2): after `vqa_normalize`, the mean
+    over each human answer left out of min(1, matching answers among the others / 3). With a single reference
+    answer (no others to agree with) it is its exact match."""
+    pred = vqa_normalize(prediction)
+    golds = [vqa_normalize(a) for a in answers]
+    if not pred or not golds:
+        return 0.0
+    if len(golds) == 1:
+        return float(golds[0] == pred)
+    matches = sum(g == pred for g in golds)
+    return sum(min(1.0, (matches - (g == pred)) / 3) for g in golds) / len(golds)
+
+
+def contains_answer(prediction: str, answers: Sequence[str], *, formula: bool = False) -> float:
+    """OCRBench's score for one answer: 1.0 when an accepted answer occurs in the whole prediction.
+
+    As OCRBench normalises: both sides stripped and newlines turned into spaces, then lower-cased; with `formula`
+    (its handwritten-maths category) every space removed and case kept. An empty accepted answer never counts (it
+    would occur in anything).
+    """
+
+    def norm(text: str) -> str:
+        text = text.strip().replace("\n", " ")
+        return text.replace(" ", "") if formula else text.lower()
+
+    pred = norm(prediction)
+    return float(any(gold and gold in pred for gold in map(norm, answers)))
+
+
 def _short_answer_scores(sample: Sample, answer: str) -> dict[str, float]:
     value = extract_short_answer(answer)
     scores: dict[str, float] = {}
@@ -239,6 +281,16 @@ def _short_answer_scores(sample: Sample, answer: str) -> dict[str, float]:
         scores["relaxed_accuracy"] = relaxed_accuracy(number, sample.answers)
         scores["unparsed"] = float(number is None)
         scores["score"] = scores["relaxed_accuracy"]
+    elif sample.match == "vqa":
+        scores["exact_match"] = exact_match(value, sample.answers)
+        scores["vqa_accuracy"] = vqa_accuracy(value, sample.answers)
+        scores["unparsed"] = float(not value)
+        scores["score"] = scores["vqa_accuracy"]
+    elif sample.match in ("contains", "contains_formula"):
+        scores["exact_match"] = exact_match(value, sample.answers)
+        scores["contains_answer"] = contains_answer(answer, sample.answers, formula=sample.match == "contains_formula")
+        scores["unparsed"] = float(not value)
+        scores["score"] = scores["contains_answer"]
     else:
         scores["exact_match"] = exact_match(value, sample.answers)
         scores["unparsed"] = float(not value)

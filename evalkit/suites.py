@@ -17,10 +17,11 @@ Manifest fields (anything else is an error, so a typo never silently drops a lab
       transcription     ocr: `reference` (required), the exact text; `case_sensitive` (default false)
       short_answer      `answers` (required): acceptable answers; `match`: how they are compared,
                         "exact" (default), "anls" (text read from the image), "number" (5% tolerance),
-                        "time" (a clock time); ocr also takes `case_sensitive`
-      multiple_choice   describe/compare: `choices` (2-8 option texts, lettered A, B, ...) and `answers`
+                        "time" (a clock time), "vqa" (VQA accuracy over human answers), "contains" /
+                        "contains_formula" (OCRBench); ocr also takes `case_sensitive`
+      multiple_choice   describe/compare/vqa: `choices` (2-8 option texts, lettered A, B, ...) and `answers`
                         (exactly one letter)
-      yes_no            describe/compare: `answers`, exactly ["yes"] or ["no"]
+      yes_no            describe/compare/vqa: `answers`, exactly ["yes"] or ["no"]
       free_form         describe/compare: `keywords` (required), `forbidden`
     keywords        list of groups: a list of alternatives, or a relation {role: [alternatives], ...,
                     "order": [roles]} whose roles must all be named in one sentence (see evalkit.keywords)
@@ -59,9 +60,12 @@ from evalkit.phi3v.images import file_problem, open_image
 
 log = logging.getLogger(__name__)
 
-TASKS = ("describe", "ocr", "compare")
+# vqa: one question about one image (or several) with a checkable answer; the standard benchmarks loaded through
+# `hf:` / `tsv:` specs (evalkit.external) are vqa suites, and a suite directory may be one too.
+TASKS = ("describe", "ocr", "compare", "vqa")
 MANIFEST = "manifest.jsonl"
 SUITE_JSON = "suite.json"
+EXTERNAL_PREFIXES = ("hf:", "tsv:")  # standard benchmark formats, loaded by evalkit.external
 
 # Where suite names are looked up; EVALKIT_DATASETS points the harness at another collection.
 DATASETS_DIR: Path = Path(os.environ.get("EVALKIT_DATASETS") or Path(__file__).resolve().parents[1] / "datasets")
@@ -72,9 +76,12 @@ TASK_TYPES = {
     "ocr": ("transcription", "short_answer"),
     "describe": ("free_form", "short_answer", "multiple_choice", "yes_no"),
     "compare": ("free_form", "short_answer", "multiple_choice", "yes_no"),
+    "vqa": ("short_answer", "multiple_choice", "yes_no"),
 }
-DEFAULT_TYPE = {"ocr": "transcription", "describe": "free_form", "compare": "free_form"}
-MATCH_MODES = ("exact", "anls", "number", "time")
+DEFAULT_TYPE = {"ocr": "transcription", "describe": "free_form", "compare": "free_form", "vqa": "short_answer"}
+# How a short answer is compared (evalkit.metrics): vqa, contains and contains_formula are the TextVQA and OCRBench
+# metrics of the standard-benchmark adapters (evalkit.adapters).
+MATCH_MODES = ("exact", "anls", "number", "time", "vqa", "contains", "contains_formula")
 CHOICE_LETTERS = "ABCDEFGH"
 # What the harness appends to the question of each type (prompts ask for the answer alone, as plain text).
 INSTRUCTIONS = {
@@ -455,13 +462,18 @@ def available_suites(root: Path | None = None) -> list[str]:
 
 
 def resolve_suites(specs: Sequence[str], root: Path | None = None) -> list[Suite]:
-    """Load each spec: a suite name under `root` (default DATASETS_DIR) or a path to a suite directory."""
+    """Load each spec: a suite name under `root` (default DATASETS_DIR), a path to a suite directory, or a standard
+    benchmark, `hf:PATH_OR_NAME:SPLIT[:key=value...]` or `tsv:FILE[:key=value...]` (evalkit.external)."""
     base = Path(root) if root is not None else DATASETS_DIR
     suites: list[Suite] = []
     for spec in specs:
         candidate = Path(spec)
         named = base / spec
-        if os.sep not in spec and "/" not in spec and (named / SUITE_JSON).is_file():
+        if spec.startswith(EXTERNAL_PREFIXES):
+            from evalkit.external import load_external  # imported lazily: it needs `datasets` / pandas
+
+            suites.append(load_external(spec))
+        elif os.sep not in spec and "/" not in spec and (named / SUITE_JSON).is_file():
             suites.append(load_suite(named))
         elif candidate.is_dir():
             suites.append(load_suite(candidate))
@@ -482,6 +494,12 @@ def _check_unique_name(suites: list[Suite], spec: str) -> None:
         if earlier.path == new.path:
             raise SuiteError(f"suite {new.name!r} is listed twice ({spec!r}); list each suite once")
         raise SuiteError(
-            f"{_display(new.path / SUITE_JSON)}: suite name {new.name!r} is already used by"
-            f" {_display(earlier.path / SUITE_JSON)}; give each suite its own name"
+            f"{_suite_file(new)}: suite name {new.name!r} is already used by {_suite_file(earlier)}; give each suite"
+            " its own name (a benchmark spec takes :name=NAME)"
         )
+
+
+def _suite_file(suite: Suite) -> str:
+    """Where a suite's name comes from: its suite.json, or the benchmark file / directory it was read from."""
+    meta = suite.path / SUITE_JSON
+    return _display(meta if meta.is_file() else suite.path)

@@ -15,6 +15,7 @@ from evalkit.metrics import (
     aggregate,
     anls,
     cer,
+    contains_answer,
     exact_match,
     free_form_score,
     located_cer,
@@ -23,6 +24,7 @@ from evalkit.metrics import (
     score_sample,
     substring_edit_distance,
     token_budget,
+    vqa_accuracy,
     wer,
     yes_no_f1_estimate,
     yes_no_metrics,
@@ -164,6 +166,35 @@ def test_exact_match_anls_relaxed_accuracy():
     assert relaxed_accuracy("Rust", ["rust"]) == 1.0 and relaxed_accuracy(None, ["3"]) == 0.0
 
 
+def test_vqa_accuracy_over_human_answers():
+    # The VQA metric: for each of the 10 humans left out, min(1, others who gave the answer / 3), averaged.
+    ten = ["stop"] * 7 + ["stop sign"] * 3
+    assert vqa_accuracy("stop", ten) == 1.0
+    assert vqa_accuracy("stop sign", ten) == pytest.approx((7 * 1 + 3 * 2 / 3) / 10)  # 0.9
+    assert vqa_accuracy("go", ["stop"] * 9 + ["go"]) == pytest.approx(0.0 * 1 / 10 + 9 * (1 / 3) / 10)  # 0.3
+    assert vqa_accuracy("yield", ten) == 0.0 and vqa_accuracy("", ten) == 0.0
+    # Normalised as the VQA evaluation does: case, punctuation, articles, number words, contractions.
+    assert vqa_accuracy("Two.", ["2"] * 10) == 1.0 and vqa_accuracy("the STOP-sign", ["stop sign"] * 10) == 1.0
+    assert vqa_accuracy("dont", ["don't"] * 10) == 1.0 and vqa_accuracy("1,000", ["1000"] * 10) == 1.0
+    assert vqa_accuracy("3.5", ["35"] * 10) == 0.0  # a decimal point stays
+    assert vqa_accuracy("red", ["red"]) == 1.0  # one reference answer: its exact match
+    sample = _sample("vqa", type="short_answer", answers=tuple(ten), match="vqa")
+    assert score_sample(sample, "The answer is stop sign.") == {"exact_match": 1.0, "vqa_accuracy": pytest.approx(0.9),
+                                                                "unparsed": 0.0, "score": pytest.approx(0.9)}  # fmt: skip
+
+
+def test_contains_answer_is_ocrbench_rule():
+    assert contains_answer("The sign says EXIT.", ["exit"]) == 1.0  # lower-cased, anywhere in the reply
+    assert contains_answer("It reads\nGREEN\nLEAF", ["green leaf"]) == 1.0  # newlines are spaces
+    assert contains_answer("Exit", ["EXIT", "Way out"]) == 1.0 and contains_answer("Ext", ["EXIT"]) == 0.0
+    assert contains_answer("x + 1 = y", ["x+1=y"], formula=True) == 1.0  # handwritten maths: spaces removed
+    assert contains_answer("X+1=y", ["x+1=y"], formula=True) == 0.0  # ... and case kept
+    assert contains_answer("anything", [""]) == 0.0 and contains_answer("", ["a"]) == 0.0  # nothing is free
+    sample = _sample("vqa", type="short_answer", answers=("EXIT",), match="contains")
+    assert score_sample(sample, "It could be EXIT or ENTRY") == {"exact_match": 0.0, "contains_answer": 1.0,
+                                                                 "unparsed": 0.0, "score": 1.0}  # fmt: skip
+
+
 def test_short_answers_are_scored_on_the_extracted_value():
     title = _ocr(None, type="short_answer", answers=("ALONE",), match="anls")
     right = score_sample(title, "The title is 'Alone'.")
@@ -236,10 +267,11 @@ def test_token_budget():
 
 def test_metric_registry():
     assert set(PRIMARY_METRIC) == set(TASKS)
-    assert PRIMARY_METRIC == {"ocr": "located_cer", "describe": "score", "compare": "score"}
+    assert PRIMARY_METRIC == {"ocr": "located_cer", "describe": "score", "compare": "score", "vqa": "score"}
     for name, info in METRICS.items():
         assert info.name == name and info.unit and info.description
-    higher = {"score", "exact_match", "anls", "relaxed_accuracy", "accuracy", "yes_no_f1", "keyword_recall"}
+    higher = {"score", "exact_match", "anls", "relaxed_accuracy", "accuracy", "yes_no_f1", "keyword_recall",
+              "vqa_accuracy", "contains_answer"}  # fmt: skip
     lower = {"located_cer", "located_cer_cs", "cer", "wer", "unparsed", "forbidden_rate"}
     assert {n for n, i in METRICS.items() if i.higher_is_better is True} == higher
     assert {n for n, i in METRICS.items() if i.higher_is_better is False} == lower
@@ -252,6 +284,9 @@ def test_every_score_is_a_registered_metric():
         _sample("describe", type="short_answer", answers=("3",), match="number"),
         _sample("describe", type="multiple_choice", choices=("a", "b"), answers=("A",)),
         _sample("describe", type="yes_no", answers=("yes",)), _desc([["x"]], ["y"]),
+        _sample("vqa", type="short_answer", answers=("x", "y"), match="vqa"),
+        _sample("vqa", type="short_answer", answers=("x",), match="contains"),
+        _sample("vqa", type="short_answer", answers=("x",), match="contains_formula"),
     ]  # fmt: skip
     for sample in samples:
         for answer in ("", "x", "Yes. A. 3"):

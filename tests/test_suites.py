@@ -266,7 +266,7 @@ def test_broken_suite_json(tmp_path, monkeypatch, meta, message):
 
 
 def test_tasks_constant():
-    assert TASKS == ("describe", "ocr", "compare")
+    assert TASKS == ("describe", "ocr", "compare", "vqa")  # vqa: the standard benchmarks (evalkit.external)
 
 
 # ---------------------------------------------------------------- regeneration is byte for byte

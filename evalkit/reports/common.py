@@ -15,7 +15,7 @@ LATENCY_PHASES = ("end_to_end", "preprocess", "prefill", "decode")
 MEMORY_KEYS = ("peak_allocated", "peak_reserved", "peak_rss", "rss_growth")
 # Fallback when evalkit.metrics is absent or does not know a metric: error rates go down, the rest up.
 _LOWER_IS_BETTER_HINTS = ("cer", "wer", "rate", "error", "latency")
-_FALLBACK_PRIMARY = {"ocr": "located_cer", "describe": "score", "compare": "score"}
+_FALLBACK_PRIMARY = {"ocr": "located_cer", "describe": "score", "compare": "score", "vqa": "score"}
 
 
 @dataclass(frozen=True)

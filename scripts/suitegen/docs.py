@@ -12,6 +12,7 @@ from pathlib import Path
 from evalkit.metrics import METRICS, PRIMARY_METRIC, score_sample
 from evalkit.suites import INSTRUCTIONS, QUESTION_TYPES, Suite, load_suite, question_text
 
+from .benchmarks_doc import benchmark_section
 from .spec import DEMANDS, LEVELS
 
 SUMMARY = {
@@ -127,7 +128,7 @@ def index_readme(root: Path, names: list[str]) -> str:
         "|---|---|---|",
     ]
     out += [f"| `{key}` | {level} | {meaning} |" for key, (level, meaning) in DEMANDS.items()]
-    out += ["", *FORMAT_TEXT.strip().splitlines()]
+    out += ["", *benchmark_section(), *FORMAT_TEXT.strip().splitlines()]
     return "\n".join(out) + "\n"
 
 
@@ -207,18 +208,19 @@ set `EVALKIT_DATASETS` to a folder of suites and name them.
 {"name": "my-ocr", "task": "ocr", "version": "1", "description": "Invoices from our scanner"}
 ```
 
-`task` is one of `describe`, `ocr`, `compare`. `manifest.jsonl` holds one JSON object per line:
+`task` is one of `describe`, `ocr`, `compare`, `vqa` (questions with checkable answers about one image or more,
+as the standard benchmarks above; primary metric `score`). `manifest.jsonl` holds one JSON object per line:
 
 | field | type | question types | meaning |
 |---|---|---|---|
 | `id` | string | all | unique within the suite |
-| `type` | string | all | `transcription`, `short_answer` (ocr); `free_form`, `short_answer`, `multiple_choice`, `yes_no` (describe, compare); default `transcription` (ocr) or `free_form` |
+| `type` | string | all | `transcription`, `short_answer` (ocr); `free_form`, `short_answer`, `multiple_choice`, `yes_no` (describe, compare); `short_answer`, `multiple_choice`, `yes_no` (vqa); default `transcription` (ocr), `short_answer` (vqa) or `free_form` |
 | `images` | list of strings | all | paths relative to the manifest; `compare` needs exactly 2 |
 | `question` | string | all | plain text; the harness adds image tags, the chat format, the options and the answer instruction |
 | `reference` | string | transcription (required) | the exact text, in reading order |
 | `case_sensitive` | bool | transcription, short_answer (ocr) | default `false` |
 | `answers` | list of strings | short_answer, multiple_choice, yes_no (required) | accepted answers; one option letter; `["yes"]` or `["no"]` |
-| `match` | string | short_answer | `exact` (default), `anls`, `number`, `time` |
+| `match` | string | short_answer | `exact` (default), `anls`, `number`, `time`, `vqa`, `contains`, `contains_formula` (the benchmark metrics above) |
 | `choices` | list of strings | multiple_choice (required) | 2 to 8 option texts, lettered A, B, ... |
 | `keywords` | list of groups | free_form (required) | a group is a list of alternatives, or a relation `{"role": [...], ..., "order": [...]}` |
 | `forbidden` | list of strings | free_form | words whose mention (outside a negation) is a hallucination |

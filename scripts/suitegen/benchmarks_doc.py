@@ -1,0 +1,124 @@
+"""The "Standard benchmarks" section of datasets/README.md: the schemas of evalkit.adapters, each with a worked
+example made by the adapter itself from a row of the benchmark's layout and scored live by evalkit.metrics."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from evalkit.adapters import SCHEMAS, row_fields
+from evalkit.metrics import score_sample
+from evalkit.suites import Sample, question_text
+
+STOP = ["stop"] * 7 + ["stop sign"] * 3
+
+# schema -> (a row as the benchmark stores it, images left out, [(answer, what it shows)])
+EXAMPLES = {
+    "ocrbench": ({"question": "what is written in the image?", "answer": ["CENTRE"], "dataset": "IIIT5K",
+                  "question_type": "Regular Text Recognition"}, [
+        ("The word is Centre.", "contained in the reply, case ignored"),
+        ("Centre, Center or Central", "a list of guesses wins OCRBench's rule; exact match of the value does not"),
+        ("CENTER", "a different word"),
+    ]),
+    "textvqa": ({"question": "What does the sign say?", "answers": STOP, "ocr_tokens": ["STOP"]}, [
+        ("Stop.", "7 of 10 humans said it: full credit"),
+        ("The answer is stop sign", "3 of 10: 0.9 (each human left out in turn: min(1, others agreeing / 3))"),
+        ("yield", "no human said it"),
+    ]),
+    "docvqa": ({"questionId": "1", "question": "What is the title of this book?", "answers": ["ALONE"],
+                "docId": 7}, [
+        ("The title is 'Alone'.", "the value is extracted; case and quotes do not matter"),
+        ("ALONF", "one misread letter: partial credit"),
+        ("A Novel", "similarity below 0.5: nothing"),
+    ]),
+    "chartqa": ({"question": "How many units did the East region sell in 2024?", "answer": "170",
+                 "type": "human_test"}, [
+        ("About 168 units.", "within 5%"), ("160", "6% off"),
+    ]),
+    "pope": ({"question": "Is there a dog in the image?", "answer": "no", "image_source": "COCO_val2014_0001",
+              "category": "adversarial"}, [
+        ("No, there is no dog.", "correct"), ("Yes.", "wrong, and counts towards yes_ratio"),
+        ("I cannot tell.", "neither: unparsed, wrong"),
+    ]),
+    "mcq": ({"question": "What animal is shown?", "hint": "A farm photo.", "A": "cat", "B": "dog", "C": "cow",
+             "answer": "C", "category": "animals"}, [
+        ("C", "the option letter"), ("It is a cow.", "the one option it names"), ("B", "a wrong option"),
+    ]),
+}  # fmt: skip
+
+
+def _signature(schema) -> str:
+    if not schema.signatures:
+        return "its name only"
+    return " or ".join("+".join(f"`{c}`" for c in sorted(sig)) for sig in schema.signatures)
+
+
+def _example(name: str) -> list[str]:
+    schema = SCHEMAS[name]
+    row, answers = EXAMPLES[name]
+    fields = row_fields(schema, row, [*row, "image"])
+    sample = Sample(
+        id="example", suite=name, task="vqa", images=(Path("example.png"),), question=fields.question,
+        type=fields.type, answers=fields.answers, choices=fields.choices, match=fields.match, tags=fields.tags,
+    )  # fmt: skip
+    label: dict = {"type": fields.type, "answers": list(fields.answers)}
+    if fields.choices:
+        label["choices"] = list(fields.choices)
+    if fields.type == "short_answer":
+        label["match"] = fields.match
+    lines = [f"Example ({schema.benchmark}). The model reads:", "", "```", question_text(sample), "```", ""]
+    lines += [
+        f"Labels: `{json.dumps(label, ensure_ascii=False)}`",
+        "",
+        "| answer | what it shows | scores |",
+        "|---|---|---|",
+    ]
+    for answer, note in answers:
+        scores = ", ".join(f"{k} {v:.2f}" for k, v in score_sample(sample, answer).items())
+        lines.append(f"| `{answer}` | {note} | {scores} |")
+    return lines
+
+
+def benchmark_section() -> list[str]:
+    out = ["## Standard benchmarks (`hf:` and `tsv:`)", "", *INTRO.strip().splitlines(), ""]
+    out += ["| schema | benchmark | recognised by the columns | question type | `score` is |", "|---|---|---|---|---|"]
+    for s in SCHEMAS.values():
+        out.append(f"| `{s.name}` | {s.benchmark} | {_signature(s)} | {s.qtype} | `{s.metric}` |")
+    out += ["", *METRICS_TEXT.strip().splitlines(), ""]
+    for name in SCHEMAS:
+        out += [*_example(name), ""]
+    return out
+
+
+INTRO = """
+Besides the suites above, a run can read a standard benchmark from a downloaded copy: `suites=[hf:DIR:SPLIT]`
+(Hugging Face `datasets`: a `save_to_disk` directory, Hub-layout parquet / arrow shards, or a repo id in the local
+cache; never downloaded) or `suites=[tsv:FILE]` (VLMEvalKit's TSV with base64 images). The main README shows the
+commands. The adapter (`evalkit/adapters.py`) is chosen by the columns; where benchmarks share one layout (all
+VLMEvalKit TSVs: `index`, `image`, `question`, `answer`, `category`), by the file or directory name (`OCRBench.tsv`,
+`TextVQA_VAL.tsv`, `DocVQA_VAL.tsv`, `ChartQA_TEST.tsv`, `POPE.tsv`, `MMBench_DEV_EN.tsv`); `:schema=NAME` in the
+spec overrides both. Columns that fit no schema are refused with the columns found and the schemas known. Each
+benchmark becomes a suite of task `vqa` (one question about its image) whose primary metric `score` is the
+benchmark's own; a split whose answers are withheld (DocVQA's and TextVQA's test splits) cannot be scored and is
+refused. Per-category scores come from the tags (`category`, ChartQA's `subset`).
+"""
+
+METRICS_TEXT = """
+Every question gets its type's answer instruction (above), and a short answer is scored on its extracted value
+like any `short_answer` (except by OCRBench's rule, which reads the whole reply):
+
+- `contains_answer` (OCRBench, match `contains`): 1 when an accepted answer, lower-cased and with newlines as
+  spaces, occurs in the lower-cased reply; for its "Handwritten Mathematical Expression Recognition" category
+  (match `contains_formula`) spaces are removed and case is kept. OCRBench's published rule, and lenient: a reply
+  listing several guesses can win it, so `exact_match` of the extracted value is reported beside it.
+- `vqa_accuracy` (TextVQA, match `vqa`): the VQA metric. Both sides are normalised as the VQA evaluation does
+  (punctuation, a period not before a digit, case, number words to digits, articles, contractions); then for each
+  of the 10 human answers left out, min(1, the other humans who gave the model's answer / 3), averaged.
+- `anls` (DocVQA and InfographicVQA, match `anls`): 1 - edit distance / longer length against the closest answer,
+  0 below similarity 0.5.
+- `relaxed_accuracy` (ChartQA, match `number`): within 5% of a numeric answer; a non-numeric answer (a name,
+  yes / no) is matched exactly (match `exact`).
+- POPE: `accuracy`, `unparsed`, `yes_ratio` and `yes_no_f1`, as for `yes_no` questions.
+- Multiple choice: `accuracy` and `unparsed`, as for `multiple_choice` questions (options from columns `A`-`H`, a
+  `hint` shown before the question).
+"""
