@@ -173,9 +173,9 @@ def hf_source(spec: ExternalSpec) -> Source:
             raise SuiteError(f"{spec.text}: cannot load split {spec.split!r}: {one_line(exc)}{advice}") from None
     columns = list(ds.column_names)
     for col, feature in list(ds.features.items()):
-        if col in IMAGE_COLUMNS and getattr(feature, "dtype", None) != "binary":  # raw bytes need no cast
-            ds = ds.cast_column(col, _undecoded(datasets, feature, spec))
-        elif _is_image(datasets, feature):  # another image column: hashed as its bytes, never decoded
+        # Image columns are read undecoded (raw bytes need no cast): evalkit hashes and validates the stored bytes.
+        known = col in IMAGE_COLUMNS and getattr(feature, "dtype", None) != "binary"
+        if known or _is_image(datasets, feature):
             ds = ds.cast_column(col, _undecoded(datasets, feature, spec))
     given = Path(spec.location.rstrip("/\\"))
     name = (given.stem if path.is_file() else given.name) or path.name

@@ -171,7 +171,7 @@ def test_a_copy_claiming_the_same_name_is_refused(here):
         resolve_suites(["ocr", str(copy)])
     message = str(err.value)
     assert message.startswith("ocr_copy/suite.json: suite name 'ocr' is already used by ")
-    assert message.endswith("ocr/suite.json; give each suite its own name")
+    assert message.endswith("ocr/suite.json; give each suite its own name (a benchmark spec takes :name=NAME)")
 
 
 def test_duplicate_suites_exit_2_from_the_command_line(here, capsys):
