@@ -35,7 +35,7 @@ log = logging.getLogger("evalkit")
 EXIT_SAMPLES_FAILED = EXIT_FAILED
 # conf/hydra/launcher/submitit_*.yaml replace the plugin's configs of the same names (evalkit/launchers.py) and are
 # still checked against their schema; Hydra 1.3 warns that this matching by name is deprecated.
-warnings.filterwarnings("ignore", message=".*is validated against ConfigStore schema with the same name")
+warnings.filterwarnings("ignore", message=r"(?s).*is validated against ConfigStore schema with the same name")
 
 
 class _State:
@@ -95,11 +95,27 @@ def _job() -> tuple[set[str], sweep.Job | None, Path | None]:
     return keys, job, Path(hydra_cfg.runtime.output_dir)
 
 
+def _submitit_ranks() -> None:
+    """A submitit job of several tasks (hydra.launcher.tasks_per_node=N, one per GPU) is one data-parallel run: its
+    tasks become the ranks (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR/PORT), as torchrun's would be."""
+    if os.environ.get("WORLD_SIZE") or "submitit" not in sys.modules:
+        return
+    from submitit import JobEnvironment
+    from submitit.helpers import TorchDistributedEnvironment
+
+    try:
+        if JobEnvironment().num_tasks > 1:
+            TorchDistributedEnvironment().export(set_cuda_visible_devices=False)  # rank r uses cuda:LOCAL_RANK
+    except RuntimeError:  # not inside a submitit job after all
+        return
+
+
 def _task(cfg) -> int:
     """One Hydra job: one setting. User errors become one line and an exit code; the next job still runs. In a
     sweep the job records its outcome in its directory (evalkit/sweep.py), for the process that launched it."""
     interrupt.check()  # a signal between two jobs of a sweep: stop before the next setting
     _State.jobs += 1
+    _submitit_ranks()
     keys, job, job_dir = _job()
     speaks = _rank() == 0
     if job is not None and speaks:

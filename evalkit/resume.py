@@ -190,12 +190,19 @@ def expected_samples(record: RunRecord) -> int:
 
 def run_state(run_dir: Path) -> tuple[RunRecord, str, int]:
     """(record, status as shown, answered samples) of one run directory."""
+    from evalkit.distributed import host
     from evalkit.shards import collect
 
     record = read_record(run_dir / RUN_FILE)
     status = record.status
     if status == "running":
-        status = "running" if still_running(record) is not None else "running or killed"
+        last = record.attempts[-1] if record.attempts else {}
+        if still_running(record) is not None:
+            status = "running"
+        elif last.get("host") == host():
+            status = "killed"  # its process is gone
+        else:
+            status = "running or killed"  # on another host (or recorded before attempts existed): cannot tell
     answered = sum(not p.failed for p in collect(run_dir)) if status != "skipped" else 0
     return record, status, answered
 

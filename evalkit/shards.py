@@ -16,11 +16,12 @@ from __future__ import annotations
 import logging
 import re
 import shutil
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from evalkit.records import SAMPLES_FILE, Prediction, read_predictions, summarize_performance
+from evalkit.records import SAMPLES_FILE, Prediction, RecordWarning, read_predictions, summarize_performance
 
 SHARDS_DIR = "shards"
 _SHARD_FILE = re.compile(r"rank-(\d+)\.jsonl")
@@ -54,7 +55,12 @@ def collect(run_dir: Path) -> list[Prediction]:
     writing it) is skipped with a RecordWarning."""
     chosen: dict[tuple[str, str], Prediction] = {}
     for path in [Path(run_dir) / SAMPLES_FILE, *shard_files(run_dir)]:
-        for p in read_predictions(path):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", RecordWarning)
+            predictions = read_predictions(path)
+        for warning in caught:
+            log.warning("%s", warning.message)  # one line: which file, which line was dropped
+        for p in predictions:
             old = chosen.get(key(p))
             if old is None or (old.failed and not p.failed):
                 chosen[key(p)] = p

@@ -1,6 +1,8 @@
 """Hydra's submitit launchers (the `launchers` extra: hydra-submitit-launcher), waiting for every job.
 
-`conf/hydra/launcher/submitit_local.yaml` and `submitit_slurm.yaml` select these classes. Each job still runs in its
+`conf/hydra/launcher/submitit_local.yaml` and `submitit_slurm.yaml` select these classes (Hydra takes launchers only
+from the `hydra_plugins` package, and imports every module there at startup: this one must import without the
+extra installed, and stays light). Each job still runs in its
 own process (a local subprocess, or a SLURM job) exactly as the plugin runs it; what differs is the end of
 `launch()`: the plugin returns at the first job that failed or died, while the others may still run, and Hydra then
 skips the end of the sweep. Here every job is waited for; a job that failed or died is noted (one line at the end,
@@ -18,20 +20,21 @@ from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, JobStatus, filter_overrides
 from omegaconf import OmegaConf
 
-from evalkit.errors import ConfigError, one_line
-
 try:
     from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
     from hydra_plugins.hydra_submitit_launcher.submitit_launcher import BaseSubmititLauncher
-except ImportError as exc:  # pragma: no cover - the extra is not installed
-    raise ConfigError(
-        "hydra/launcher=submitit_*: the hydra-submitit-launcher package is missing; pip install 'evalkit[launchers]'"
-    ) from exc
+except ImportError:  # the `launchers` extra is not installed: evalkit.preflight refuses hydra/launcher=submitit_*
+    BaseSubmititLauncher = None
 
 log = logging.getLogger(__name__)
 
 
-class _WaitingLauncher(BaseSubmititLauncher):
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return " ".join(text.splitlines()[0].split()) if text else type(exc).__name__
+
+
+class _WaitingLauncher(BaseSubmititLauncher or object):
     def _executor(self):
         import submitit
 
@@ -63,15 +66,15 @@ class _WaitingLauncher(BaseSubmititLauncher):
             try:
                 returns.append(job.results()[0])  # waits for this job; together, for every job
             except Exception as exc:  # the job raised, was killed, or timed out: its log says why
-                first = one_line(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
-                note_job_failure(num, overrides, f"{first} (log: {job.paths.stderr})")
+                note_job_failure(num, overrides, f"{_one_line(exc)} (log: {job.paths.stderr})")
                 returns.append(JobReturn(overrides=overrides, status=JobStatus.COMPLETED, _return_value=None))
         return returns
 
 
-class LocalLauncher(_WaitingLauncher):
-    _EXECUTOR = "local"
+if BaseSubmititLauncher is not None:
 
+    class LocalLauncher(_WaitingLauncher):
+        _EXECUTOR = "local"
 
-class SlurmLauncher(_WaitingLauncher):
-    _EXECUTOR = "slurm"
+    class SlurmLauncher(_WaitingLauncher):
+        _EXECUTOR = "slurm"
