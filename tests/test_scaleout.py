@@ -1,8 +1,9 @@
 """Scaling out on existing engines, end to end on the CPU with the tiny model (README "Scaling out").
 
 One module fixture starts the real commands side by side: a sweep with Hydra's submitit_local launcher (each setting
-in its own process; its sdpa run is the single-process reference), a 2-process torchrun run (gloo), and a run killed
-with SIGKILL after two samples (mid-way through writing the third line), which is then resumed under torchrun. The
+in its own process: the single-process reference runs), `pytest benchmarks/` under torchrun with 2 processes (gloo;
+every evaluation sharded and merged, the gates judging the merged records), and a run killed with SIGKILL after two
+samples (mid-way through writing the third line), which is then resumed by `torchrun -m evalkit resume=...`. The
 fixture's copy of the killed run, taken before the resume, is refused once a suite changed.
 """
 
@@ -85,7 +86,12 @@ def world(tmp_path_factory) -> dict:
             sys.executable, "-m", "evalkit", "-m", "hydra/launcher=submitit_local", "runtime.attn=eager,sdpa",
             *common, f"output_dir={tmp}/sweep-runs", f"hydra.sweep.dir={tmp}/sweep",
         ],
-        "torchrun": [*TORCHRUN, "-m", "evalkit", *common, f"output_dir={tmp}/torchrun"],
+        "torchrun": [
+            *TORCHRUN, "-m", "pytest", str(REPO_ROOT / "benchmarks"), "-p", "no:cacheprovider", "-m",
+            "agreement or quality", "--attn=eager,sdpa", "--reference-setting=float32-eager", "--limit=2",
+            "--max-new-tokens=3", "--num-crops=1", f"--suites=describe,{ocr},compare", "--update-baseline",
+            "--force-baseline", f"--baseline={tmp}/baseline.json", f"--runs-dir={tmp}/torchrun",
+        ],
         "killed": [sys.executable, str(tmp / "killer.py"), *common, f"output_dir={tmp}/killed"],
     }  # fmt: skip
     procs = {name: start(args, tmp, env) for name, args in commands.items()}
@@ -96,30 +102,34 @@ def world(tmp_path_factory) -> dict:
     return {"tmp": tmp, "ocr": ocr, "run": killed, "copy": tmp / "killed-copy" / killed.name, **out}
 
 
-def reference(world) -> Path:
-    """The sweep's sdpa run: the same setting as the others, in a single process of its own."""
-    (run_dir,) = [d for d in (world["tmp"] / "sweep-runs").rglob("*-sdpa") if d.is_dir()]
+def reference(world, attn: str = "sdpa") -> Path:
+    """The sweep's run of `attn`: the same setting as the others, in a single process of its own."""
+    (run_dir,) = [d for d in (world["tmp"] / "sweep-runs").rglob(f"*-{attn}") if d.is_dir()]
     return run_dir
 
 
 def test_two_gloo_processes_answer_as_one(world):
     rc, out, err = world["torchrun"]
-    assert rc == 0, err[-3000:]
-    run_dir = the_run(world["tmp"] / "torchrun")
-    assert out.count("evalkit: tiny-float32-sdpa: 6 samples, 0 failed") == 1  # rank 0 speaks, once
-    record, predictions = load_run(run_dir)
-    single, single_predictions = load_run(reference(world))
-    # Same sample ids in the same (manifest) order, same answer tokens, same scores: one run directory.
-    assert answers(run_dir) == answers(reference(world)) and len(predictions) == 6
-    assert record.summary == single.summary and record.setting == single.setting
-    assert sorted(os.listdir(run_dir)) == ["run.json", "samples.jsonl"]  # the shard files were merged and removed
-    batch_ids = [p.batch_id for p in predictions]
-    assert len(set(batch_ids)) == len(batch_ids)  # batch size 1: one batch per sample, ids unique across ranks
-    perf = record.performance
-    assert perf["world_size"] == 2 and perf["n_batches"] == 6
-    assert [r["rank"] for r in perf["ranks"]] == [0, 1] and all(r["n_batches"] == 3 for r in perf["ranks"])
-    assert perf["harness"]["requests"] == 6 and perf["memory_mb"]["peak_rss"] is not None
-    assert [r["device"] for r in record.provenance["distributed"]["ranks"]] == ["cpu", "cpu"]
+    assert rc == 0, (out + err)[-3000:]
+    for attn in ("eager", "sdpa"):
+        (run_dir,) = [d for d in (world["tmp"] / "torchrun").rglob(f"*-{attn}") if d.is_dir()]
+        record, predictions = load_run(run_dir)
+        single, _ = load_run(reference(world, attn))
+        # Same sample ids in the same (manifest) order, same answer tokens, same scores: one run directory.
+        assert answers(run_dir) == answers(reference(world, attn)) and len(predictions) == 6
+        assert record.summary == single.summary and record.setting == single.setting
+        assert sorted(os.listdir(run_dir)) == ["report.html", "report.md", "run.json", "samples.jsonl"]  # merged
+        batch_ids = [p.batch_id for p in predictions]
+        assert len(set(batch_ids)) == len(batch_ids)  # batch size 1: a batch per sample, ids unique across ranks
+        perf = record.performance
+        assert perf["world_size"] == 2 and perf["n_batches"] == 6 and perf["harness"]["requests"] == 6
+        assert [r["rank"] for r in perf["ranks"]] == [0, 1] and all(r["n_batches"] == 3 for r in perf["ranks"])
+        assert perf["memory_mb"]["peak_rss"] is not None
+        assert [r["device"] for r in record.provenance["distributed"]["ranks"]] == ["cpu", "cpu"]
+    # pytest benchmarks/ under torchrun: the gates of both ranks judged the merged records (agreement of sdpa with
+    # eager, quality against the baseline rank 0 wrote once from the merged eager run).
+    assert out.count("evalkit: baseline updated ->") == 1 and (world["tmp"] / "baseline.json").is_file()
+    assert "4 passed, 4 skipped" in out  # quality of sdpa (3 suites), agreement of sdpa; the rest is the reference
 
 
 def test_a_killed_run_resumed_under_torchrun_equals_the_uninterrupted_run(world):
@@ -130,6 +140,7 @@ def test_a_killed_run_resumed_under_torchrun_equals_the_uninterrupted_run(world)
     assert json.loads((world["copy"] / "run.json").read_text())["status"] == "running"
     rc, out, err = world["resumed"]
     assert rc == 0, err[-3000:]
+    assert out.count("evalkit: tiny-float32-sdpa: 6 samples, 0 failed") == 1  # rank 0 speaks, once
     record, predictions = load_run(world["run"])
     single, _ = load_run(reference(world))
     assert answers(world["run"]) == answers(reference(world))  # no sample twice, none missing, same tokens
