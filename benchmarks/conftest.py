@@ -2,6 +2,9 @@
 
 Every setting is built by composing the same Hydra config as `python -m evalkit` and evaluated by the same runner;
 each setting's model is loaded once and its suites evaluated once per session, whatever the number of tests.
+Under torchrun (`torchrun --nproc-per-node=N -m pytest benchmarks/`) every rank runs the session: each evaluation is
+sharded over the ranks and merged into one run directory, every rank's gates judge that merged record, and only
+rank 0 writes baselines, benchmark files and the summary lines.
 Options (see README "GPU CI"): --model --revision --dtype --attn --suites --batch-size --baseline --update-baseline ...
 """
 
@@ -9,11 +12,13 @@ from __future__ import annotations
 
 import itertools
 import math
+import sys
 from pathlib import Path
 
 import pytest
 
 from benchmarks.session import BenchSession, Options, parse_setting
+from evalkit import distributed
 from evalkit.errors import EXIT_UNSUPPORTED, EvalkitError, one_line
 from evalkit.preflight import plan_settings, refusal
 from evalkit.settings import ATTN_NAMES, DTYPE_NAMES, MODE_NAMES
@@ -163,6 +168,8 @@ def _options(config) -> Options:
 
 
 def pytest_configure(config):
+    if not distributed.current().is_main:
+        config.option.verbose = min(config.option.verbose, -1)  # rank 0 speaks; the others only report failures
     opts = _options(config)
     if opts.update_baseline and opts.limit and not opts.force_baseline:
         raise pytest.UsageError(
@@ -242,6 +249,18 @@ def pytest_collection_modifyitems(config, items):
     order = {s: i for i, s in enumerate(dict.fromkeys(setting(i) for i in ours))}
     ours.sort(key=lambda item: (setting(item) != reference, order[setting(item)]))
     items[:] = others + ours
+
+
+def pytest_sessionstart(session):
+    bench_files = getattr(session.config, "_benchmarksession", None)
+    if bench_files is not None and not distributed.current().is_main:
+        # pytest-benchmark's files (--benchmark-json/-save/-autosave/-histogram): rank 0 writes them, once.
+        bench_files.json, bench_files.save, bench_files.autosave, bench_files.histogram = None, None, False, False
+
+
+def pytest_unconfigure(config):
+    if "torch.distributed" in sys.modules:
+        distributed.teardown()
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from evalkit import runner
+from evalkit import distributed, runner
 from evalkit.errors import EvalkitError, UnsupportedSettingError, one_line
 from evalkit.gates import DEFAULT_MIN_AGREEMENT
 from evalkit.measure import release_memory
@@ -229,12 +229,23 @@ class BenchSession:
         return self._evaluations[setting]
 
     def _update_baseline(self, run_dir: Path) -> None:
-        """--update-baseline: the reference setting's run becomes the baseline, before any gate reads it."""
+        """--update-baseline: the reference setting's run becomes the baseline, before any gate reads it. Under
+        torchrun rank 0 writes it and every rank reads it once written."""
         path = self.options.baseline_path()
+        dist = distributed.current()
         try:
-            self.baseline_written = save_baseline(
-                run_dir, out=path, force=self.options.force_baseline, force_option="--force-baseline"
-            )
+            written = refusal = None
+            if dist.is_main:
+                try:
+                    written = save_baseline(
+                        run_dir, out=path, force=self.options.force_baseline, force_option="--force-baseline"
+                    )
+                except EvalkitError as exc:
+                    refusal = exc
+            written, refusal = dist.broadcast((written, refusal))
+            if refusal is not None:
+                raise refusal
+            self.baseline_written = written
             self._baseline = load_baseline(path)
         except EvalkitError as exc:
             self._baseline = f"--update-baseline refused: {one_line(exc)}"
@@ -252,6 +263,8 @@ class BenchSession:
         self.release()
 
     def summary_lines(self) -> list[str]:
+        if not distributed.current().is_main:
+            return []  # under torchrun rank 0 says it for every rank (they share the run directories)
         lines = [f"evalkit: {s} -> {e.run_dir}" for s, e in self._evaluations.items()]
         lines += [f"evalkit: {s} skipped: {reason}" for s, reason in self._skips.items()]
         lines += [f"evalkit: {s} skipped (--allow-skip): {reason}" for s, reason in self.options.skipped.items()]

@@ -24,6 +24,7 @@ def _worst(pair, suite: str, n: int = 5) -> list[str]:
 
 
 def test_quality_against_baseline(bench, setting, suite):
+    suite = bench.suite(suite).name  # --suites may name a directory: records key samples by the suite's name
     evaluation = bench.evaluation(setting)
     opts = bench.options
     path = opts.baseline_path()

@@ -5,16 +5,21 @@ evalkit make-checkpoint DIR --size tiny|full write a random-weight checkpoint in
 evalkit compare A B [...]                    comparison report, non-zero exit on a regression
 evalkit baseline save RUN_DIR                write reports/baselines/<model>/<revision or default>.json
 evalkit history --model NAME                 scores, latency and memory by revision
+python -m evalkit resume=RUN_DIR             continue an interrupted or killed run (evalkit/resume.py)
+evalkit runs [ROOT]                          run directories: status, samples answered, resume commands
+torchrun --nproc-per-node=N -m evalkit ...   data parallel: the samples sharded over N processes (evalkit/scaleout.py)
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
+import warnings
 from pathlib import Path
 
-from evalkit import interrupt
+from evalkit import interrupt, sweep
 from evalkit.errors import (
     EXIT_FAILED,
     EXIT_OK,
@@ -28,6 +33,9 @@ from evalkit.preflight import CONF_DIR, Plan, override_key, preflight, to_eval_c
 
 log = logging.getLogger("evalkit")
 EXIT_SAMPLES_FAILED = EXIT_FAILED
+# conf/hydra/launcher/submitit_*.yaml replace the plugin's configs of the same names (evalkit/launchers.py) and are
+# still checked against their schema; Hydra 1.3 warns that this matching by name is deprecated.
+warnings.filterwarnings("ignore", message=r"(?s).*is validated against ConfigStore schema with the same name")
 
 
 class _State:
@@ -39,11 +47,14 @@ class _State:
     jobs = 0  # Hydra jobs started (none for --help, --cfg ...)
     ran = 0  # settings that were evaluated (not skipped)
     sweep_dir: Path | None = None
+    sweep_done = False  # the sweep report was written (once)
+    job_failures: dict[int, str] = {}  # the launcher's word on jobs that failed or died in another process
 
     @classmethod
     def reset(cls, plan: Plan | None) -> None:
         cls.exit_code, cls.run_dirs, cls.plan, cls.sweep_dir = EXIT_OK, [], plan, None
         cls.jobs = cls.ran = 0
+        cls.sweep_done, cls.job_failures = False, {}
 
     @classmethod
     def worse(cls, code: int) -> None:
@@ -53,46 +64,116 @@ class _State:
             cls.exit_code = code
 
 
+def _rank() -> int:
+    """This process's rank under torchrun (0 otherwise): only rank 0 speaks for the run and sets the exit code."""
+    try:
+        return int(os.environ.get("RANK") or 0) if os.environ.get("WORLD_SIZE", "1") not in ("", "1") else 0
+    except ValueError:
+        return 0
+
+
 def _fail(exc: BaseException) -> int:
+    from evalkit.scaleout import RankFailed
+
+    if _rank() > 0 and isinstance(exc, RankFailed):
+        return EXIT_OK  # rank 0 says it, with the run's exit code
     print(f"evalkit: error: {one_line(exc)}", file=sys.stderr)
     return exit_code(exc)
 
 
-def _job_keys() -> set[str]:
+def _job() -> tuple[set[str], sweep.Job | None, Path | None]:
+    """This Hydra job's override keys and, in a sweep, its job record and directory."""
     from hydra.core.hydra_config import HydraConfig
 
     hydra_cfg = HydraConfig.get()
-    if _State.sweep_dir is None and hydra_cfg.mode.name == "MULTIRUN":
-        _State.sweep_dir = Path(hydra_cfg.sweep.dir)
-    return {override_key(o) for o in hydra_cfg.overrides.task}
+    keys = {override_key(o) for o in hydra_cfg.overrides.task}
+    if hydra_cfg.mode.name != "MULTIRUN":
+        return keys, None, None
+    if _State.plan is None:  # a job in its own process (a launcher plugin): the plan the sweep's process wrote
+        _State.plan = sweep.read_plan(Path(hydra_cfg.sweep.dir))
+    job = sweep.Job(num=int(hydra_cfg.job.num), overrides=list(hydra_cfg.overrides.task))
+    return keys, job, Path(hydra_cfg.runtime.output_dir)
 
 
-def _task(cfg) -> None:
-    """One Hydra job: one setting. User errors become one line and an exit code; the next job still runs."""
+def _submitit_ranks() -> None:
+    """A submitit job of several tasks (hydra.launcher.tasks_per_node=N, one per GPU) is one data-parallel run: its
+    tasks become the ranks (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR/PORT), as torchrun's would be."""
+    if os.environ.get("WORLD_SIZE") or "submitit" not in sys.modules:
+        return
+    from submitit import JobEnvironment
+    from submitit.helpers import TorchDistributedEnvironment
+
+    try:
+        if JobEnvironment().num_tasks > 1:
+            TorchDistributedEnvironment().export(set_cuda_visible_devices=False)  # rank r uses cuda:LOCAL_RANK
+    except RuntimeError:  # not inside a submitit job after all
+        return
+
+
+def _task(cfg) -> int:
+    """One Hydra job: one setting. User errors become one line and an exit code; the next job still runs. In a
+    sweep the job records its outcome in its directory (evalkit/sweep.py), for the process that launched it."""
+    interrupt.check()  # a signal between two jobs of a sweep: stop before the next setting
+    _State.jobs += 1
+    _submitit_ranks()
+    keys, job, job_dir = _job()
+    speaks = _rank() == 0
+    if job is not None and speaks:
+        sweep.write_job(job_dir, job)
+    try:
+        code, run_dir, ran = _evaluate(cfg, keys)
+    except KeyboardInterrupt as exc:
+        if job is not None and speaks:
+            job.state, job.run_dir = "interrupted", str(getattr(exc, "run_dir", None) or "") or None
+            sweep.write_job(job_dir, job)
+        raise
+    except BaseException as exc:  # a bug: Hydra reports it; the job file says the job did not finish
+        if job is not None and speaks:
+            job.state, job.error = "failed", f"{type(exc).__name__}: {one_line(exc)}"
+            sweep.write_job(job_dir, job)
+        raise
+    if job is not None and speaks:
+        job.state, job.exit_code, job.run_dir, job.ran = "done", code, str(run_dir) if run_dir else None, ran
+        sweep.write_job(job_dir, job)
+    _State.worse(code)
+    return code
+
+
+def _evaluate(cfg, keys: set[str]) -> tuple[int, Path | None, bool]:
+    """(exit code, run directory, whether a setting was evaluated) of one setting."""
     from omegaconf import OmegaConf
 
     from evalkit.runner import run
 
-    interrupt.check()  # a signal between two jobs of a sweep: stop before the next setting
-    _State.jobs += 1
     try:
-        eval_cfg = to_eval_config(cfg, _job_keys())
+        eval_cfg = to_eval_config(cfg, keys)
         config_dict = OmegaConf.to_container(cfg, resolve=True)
         setting = {"dtype": eval_cfg.runtime.dtype, "attn": eval_cfg.runtime.attn, "device": eval_cfg.runtime.device}
         skip_allowed = eval_cfg.allow_skip or bool(_State.plan and _State.plan.skipped(setting))
         result = run(eval_cfg, config_dict, allow_skip=skip_allowed)
     except (EvalkitError, OSError) as exc:
-        _State.worse(_fail(exc))
-        return
+        return _fail(exc), None, False
     _State.run_dirs.append(result.run_dir)
+    if result.record.status != "skipped":
+        _State.ran += 1
+    return _said(result), result.run_dir, result.record.status != "skipped"
+
+
+def _said(result) -> int:
+    """One line for a finished run (rank 0 only); its exit code."""
     record = result.record
+    if _rank() > 0:
+        return EXIT_OK
     if record.status == "skipped":
         print(f"evalkit: {record.name}: skipped ({record.skip_reason})")
-        return
-    _State.ran += 1
+        return EXIT_OK
     print(f"evalkit: {record.name}: {record.n_samples} samples, {record.n_errors} failed -> {result.run_dir}")
-    if record.n_errors:
-        _State.worse(EXIT_SAMPLES_FAILED)
+    return EXIT_SAMPLES_FAILED if record.n_errors else EXIT_OK
+
+
+def note_job_failure(num: int, overrides, reason: str) -> None:
+    """Called by evalkit.launchers in the sweep's process for a job that failed or died in its own process."""
+    _State.job_failures[num] = reason
 
 
 try:
@@ -102,19 +183,47 @@ except ImportError:  # pragma: no cover - hydra is a dependency
 
 
 class SweepReport(Callback):
-    """After a multirun, put every setting of the sweep side by side in the sweep directory."""
+    """Around a multirun (in the process that launches it): before the jobs, note the sweep directory and write the
+    plan for jobs in other processes; after them, put every setting of the sweep side by side."""
+
+    def on_multirun_start(self, config, **kwargs) -> None:
+        _State.sweep_dir = Path(config.hydra.sweep.dir)
+        if _rank() == 0:
+            sweep.write_plan(_State.sweep_dir, _State.plan)
 
     def on_multirun_end(self, config, **kwargs) -> None:
-        _write_sweep_report(Path(config.hydra.sweep.dir))
+        _finish_sweep()
 
 
-def _write_sweep_report(out: Path | None) -> None:
-    if not _State.run_dirs or out is None:
+def _finish_sweep() -> None:
+    """Once, when the jobs have ended (or the sweep stopped): the exit code and the sweep report from the job files,
+    whichever process ran each job."""
+    out = _State.sweep_dir
+    if out is None or _State.sweep_done or _rank() > 0:
+        return
+    _State.sweep_done = True
+    jobs = sweep.read_jobs(out, _State.plan.jobs if _State.plan else None)
+    unfinished = []
+    for job in jobs:
+        if job.state == "done":
+            _State.worse(job.exit_code or EXIT_OK)
+            continue
+        if job.state == "interrupted" or (job.state == "missing" and interrupt.pending() is not None):
+            continue  # the stop line says it
+        why = _State.job_failures.get(job.num) or job.error or "it died or was stopped before recording its outcome"
+        line = f"{sweep.describe(job)} did not finish: {why}"
+        unfinished.append(line)
+        print(f"evalkit: {line}", file=sys.stderr)
+        _State.worse(EXIT_FAILED)
+    _State.jobs = max(_State.jobs, sum(j.state != "missing" for j in jobs))
+    _State.ran = max(_State.ran, sum(j.ran for j in jobs))
+    run_dirs = [Path(j.run_dir) for j in jobs if j.run_dir and (Path(j.run_dir) / "run.json").is_file()]
+    if not run_dirs and not unfinished:
         return
     from evalkit.reports import write_sweep_report
 
     try:
-        md, html = write_sweep_report(out, list(_State.run_dirs))
+        md, html = write_sweep_report(out, run_dirs, unfinished)
     except (EvalkitError, OSError) as exc:
         _State.worse(_fail(exc))
         return
@@ -123,10 +232,43 @@ def _write_sweep_report(out: Path | None) -> None:
 
 def report_stop(exc: interrupt.Interrupted) -> int:
     """The one line said when a signal stopped evalkit (the single place it is printed); returns the exit code."""
-    where = f"; {exc.run_dir} is recorded as interrupted" if exc.run_dir else ""
+    if _rank() > 0:
+        return EXIT_OK  # rank 0 says it for the whole torchrun job, with the run's exit code
+    from evalkit.resume import resume_command
+
+    where = ""
+    if exc.run_dir:
+        world = int(os.environ.get("WORLD_SIZE") or 1)
+        where = f"; {exc.run_dir} is recorded as interrupted; resume with: {resume_command(exc.run_dir, world)}"
     done = f" after {_State.ran} complete setting(s)" if _State.ran else ""
     print(f"evalkit: stopped by {exc.signame}{done}{where}", file=sys.stderr, flush=True)
     return exc.exit_code
+
+
+def _resume_main(argv: list[str]) -> int:
+    """`resume=RUN_DIR`: rank 0 checks the run (every rank gets its verdict), then the run goes on."""
+    from evalkit import distributed, resume, scaleout
+    from evalkit.runner import run
+
+    run_dir, force, overrides = resume.parse(argv)
+    dist = distributed.current()
+    point = error = None
+    if dist.enabled:
+        distributed.setup(dist, scaleout.coordination_device("auto"))
+    if dist.is_main:
+        try:
+            point = resume.prepare(run_dir, force, overrides)
+        except EvalkitError as exc:
+            error = exc
+    point, error = dist.broadcast((point, error))
+    if error is not None:
+        raise error
+    for line in point.forced:
+        print(f"evalkit: resume_force=true: {line}", file=sys.stderr)
+    _State.jobs += 1
+    result = run(point.cfg, point.config_dict, resume=point)
+    _State.ran += 1
+    return _said(result)
 
 
 def hydra_main(argv: list[str]) -> int:
@@ -135,15 +277,19 @@ def hydra_main(argv: list[str]) -> int:
     from evalkit.settings import register_configs
 
     register_configs()
-    plan = preflight(argv)  # ConfigError & co (exit 2), UnsupportedSettingError (exit 3): before any job
+    plan = preflight(argv, say=print if _rank() == 0 else lambda _: None)  # exit 2 / 3 before any job
     _State.reset(plan)
     app = hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")(_task)
     saved = sys.argv
     sys.argv = [saved[0], *argv]
     try:
         app()
+    except SystemExit as exc:  # Hydra reported an error (e.g. a job that raised) and exits 1: end the sweep first
+        _finish_sweep()
+        _State.worse(EXIT_FAILED if exc.code else EXIT_OK)
     finally:
         sys.argv = saved
+    _finish_sweep()
     if _State.jobs and not _State.ran and _State.exit_code == EXIT_OK:
         # Every setting was skipped (allow_skip): nothing was measured, which must not read as success.
         print("evalkit: error: no setting could run here; every one was skipped", file=sys.stderr)
@@ -172,19 +318,23 @@ def make_checkpoint_main(argv: list[str]) -> int:
 
 def _subcommands() -> dict:
     from evalkit.reports.cli import baseline_main, compare_main, history_main
+    from evalkit.resume import runs_main
 
     return {
         "make-checkpoint": make_checkpoint_main,
         "compare": compare_main,
         "baseline": baseline_main,
         "history": history_main,
+        "runs": runs_main,
     }
 
 
-SUBCOMMAND_NAMES = ("make-checkpoint", "compare", "baseline", "history")
+SUBCOMMAND_NAMES = ("make-checkpoint", "compare", "baseline", "history", "runs")
 
 
 def main(argv: list[str] | None = None) -> int:
+    from evalkit.resume import requested
+
     argv = sys.argv[1:] if argv is None else list(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     _State.reset(None)
@@ -192,10 +342,15 @@ def main(argv: list[str] | None = None) -> int:
         if argv and argv[0] in SUBCOMMAND_NAMES:
             return _subcommands()[argv[0]](argv[1:])
         with interrupt.handle_signals():  # runs and sweeps stop gracefully (finish the batch, record, report)
-            return hydra_main(argv)
+            return _resume_main(argv) if requested(argv) else hydra_main(argv)
     except (EvalkitError, OSError) as exc:
         return _fail(exc)
     except KeyboardInterrupt as exc:  # SIGINT / SIGTERM (evalkit.interrupt), or Ctrl-C in a subcommand
         stop = interrupt.Interrupted.of(exc)
-        _write_sweep_report(_State.sweep_dir)  # the settings that finished, side by side
+        _finish_sweep()  # the settings that finished, side by side
         return report_stop(stop)
+    finally:
+        if "torch.distributed" in sys.modules:
+            from evalkit.distributed import teardown
+
+            teardown()

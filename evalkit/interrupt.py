@@ -10,9 +10,11 @@ use, pytest) nothing changes: Ctrl-C raises KeyboardInterrupt as usual.
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Iterator
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -42,17 +44,38 @@ class Interrupted(KeyboardInterrupt):
 
 class _State:
     pending: int | None = None  # the first signal received, not yet acted on
+    received_at = 0.0  # time.monotonic() of the first signal
+
+
+# Under torchrun a Ctrl-C reaches every worker twice: from the terminal (the workers share its process group) and
+# forwarded by torchrun's agent a moment later. The same signal again within this window is that copy, not a
+# second Ctrl-C.
+LAUNCHER_ECHO_S = 2.0
+
+
+def _under_launcher() -> bool:
+    return os.environ.get("WORLD_SIZE", "1") not in ("", "1")
+
+
+def _quiet() -> bool:
+    """Under torchrun only rank 0 speaks."""
+    return os.environ.get("RANK", "0") not in ("", "0")
 
 
 def _handler(signum: int, _frame) -> None:
     if _State.pending is None:
-        _State.pending = signum
+        _State.pending, _State.received_at = signum, time.monotonic()
         key = "Ctrl-C" if signum == signal.SIGINT else "the signal"
-        print(
-            f"evalkit: {signal.Signals(signum).name} received: finishing the current batch ({key} again stops at once)",
-            file=sys.stderr,
-            flush=True,
-        )
+        if not _quiet():
+            print(
+                f"evalkit: {signal.Signals(signum).name} received: finishing the current batch "
+                f"({key} again stops at once)",
+                file=sys.stderr,
+                flush=True,
+            )
+        return
+    echo = signum == _State.pending and time.monotonic() - _State.received_at < LAUNCHER_ECHO_S
+    if echo and _under_launcher():
         return
     raise Interrupted(signum)
 

@@ -37,6 +37,7 @@ class Plan:
     run: list[dict] = field(default_factory=list)
     left_out: list[tuple[dict, str]] = field(default_factory=list)  # brought in by a default; cannot run here
     refused: list[tuple[dict, str]] = field(default_factory=list)  # requested by name; cannot run here
+    jobs: list[list[str]] = field(default_factory=list)  # every job's overrides, in Hydra's job order
 
     def skipped(self, setting: dict) -> str | None:
         """The reason `setting` does not run (left out or refused), None when it runs."""
@@ -286,6 +287,7 @@ def preflight(argv: Sequence[str], say: Callable[[str], None] = print) -> Plan |
     check_inputs(combos)
     explicit = {dim for dim, key in SUPPORT_KEYS.items() if any(override_key(o) == key for o in argv)}
     plan = plan_settings([c.setting for c in combos], explicit)
+    plan.jobs = [list(c.overrides) for c in combos]
     allow_skip = all(c.config.allow_skip for c in combos)
     stop = refusal(plan, allow_skip, "allow_skip=true")
     if stop:

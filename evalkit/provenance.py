@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import platform
 import subprocess
 import sys
@@ -24,11 +25,17 @@ def _run(cmd: list[str], cwd: Path | None = None) -> str | None:
 
 
 def git_commit() -> dict:
+    """The code version: HEAD, whether tracked files have uncommitted changes, and a hash of those changes (so that a
+    resumed run can tell whether it runs the same code: evalkit/resume.py)."""
     commit = _run(["git", "rev-parse", "HEAD"], REPO_ROOT)
     if commit is None:
         return {"commit": None, "dirty": None}
     status = _run(["git", "status", "--porcelain", "--untracked-files=no"], REPO_ROOT)
-    return {"commit": commit, "dirty": bool(status)}
+    out = {"commit": commit, "dirty": bool(status)}
+    if status:
+        diff = _run(["git", "diff", "HEAD", "--no-ext-diff", "--binary"], REPO_ROOT) or ""
+        out["diff_sha256"] = hashlib.sha256(diff.encode()).hexdigest()
+    return out
 
 
 def cpu_name() -> str:

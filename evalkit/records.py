@@ -154,6 +154,8 @@ class RunRecord:
     n_errors: int = 0
     skip_reason: str | None = None
     error: str | None = None  # "ExceptionType: message" when status is "failed"
+    # One entry per process (group) that worked on the run: the first start, then each resume (evalkit/resume.py).
+    attempts: list[dict] = field(default_factory=list)
     schema_version: int = SCHEMA_VERSION
 
     def to_dict(self) -> dict:
@@ -345,21 +347,40 @@ def summarize_performance(
 
 
 class RunWriter:
-    """Writes one run directory; use as a context manager around the runner's loop."""
+    """Writes one run directory (or one rank's shard files: `run_file`, `samples_file`); use as a context manager
+    around the runner's loop. `existing`: predictions a resumed run keeps; samples.jsonl is rewritten atomically
+    with exactly those (no torn last line, no duplicate) before anything is appended."""
 
-    def __init__(self, run_dir: Path, record: RunRecord):
+    def __init__(
+        self,
+        run_dir: Path,
+        record: RunRecord,
+        *,
+        existing: Iterable[Prediction] | None = None,
+        run_file: str = RUN_FILE,
+        samples_file: str = SAMPLES_FILE,
+    ):
         self.run_dir = Path(run_dir)
         self.record = record
-        self.predictions: list[Prediction] = []
+        self.predictions: list[Prediction] = list(existing or ())
         self._finished = False
+        self._rewrite = False  # extend() added predictions that samples.jsonl does not hold yet
+        self._run_path, self._samples_path = self.run_dir / run_file, self.run_dir / samples_file
         self.run_dir.mkdir(parents=True, exist_ok=True)
         record.status = "running"
         record.run_id = record.run_id or self.run_dir.name
         self._write_record()
-        self._samples = open(self.run_dir / SAMPLES_FILE, "a", encoding="utf-8")  # noqa: SIM115 (closed in finish)
+        if existing is not None:
+            atomic_write_text(self._samples_path, "".join(dumps(p.to_dict()) + "\n" for p in self.predictions))
+        self._samples = open(self._samples_path, "a", encoding="utf-8")  # noqa: SIM115 (closed in finish)
 
     def _write_record(self) -> None:
-        atomic_write_text(self.run_dir / RUN_FILE, dumps(self.record.to_dict(), indent=2) + "\n")
+        atomic_write_text(self._run_path, dumps(self.record.to_dict(), indent=2) + "\n")
+
+    def extend(self, predictions: Iterable[Prediction]) -> None:
+        """Predictions written elsewhere (the other ranks' shard files): finish() writes them into samples.jsonl."""
+        self.predictions.extend(predictions)
+        self._rewrite = True
 
     def add(self, prediction: Prediction) -> None:
         if self._finished:
@@ -379,13 +400,13 @@ class RunWriter:
         if status not in STATUSES:
             raise ValueError(f"unknown status {status!r}; expected one of {STATUSES}")
         close_error = self._close_samples()
-        if close_error is None and order:
-            close_error = self._reorder(order)
+        if close_error is None and (order or self._rewrite):
+            close_error = self._reorder(order or {})
         if close_error is not None and status == "complete":
             status, error = "failed", f"OSError: {close_error}"
         self._record_final(performance, status, error)
         if close_error is not None:
-            raise OutputError(f"{self.run_dir / SAMPLES_FILE}: {close_error}")
+            raise OutputError(f"{self._samples_path}: {close_error}")
         return self.record
 
     def _close_samples(self) -> OSError | None:
@@ -399,11 +420,11 @@ class RunWriter:
 
     def _reorder(self, order: dict) -> OSError | None:
         ordered = sorted(self.predictions, key=lambda p: order.get((p.suite, p.sample_id), len(order)))
-        if [id(p) for p in ordered] == [id(p) for p in self.predictions]:
+        if [id(p) for p in ordered] == [id(p) for p in self.predictions] and not self._rewrite:
             return None
         self.predictions = ordered
         try:
-            atomic_write_text(self.run_dir / SAMPLES_FILE, "".join(dumps(p.to_dict()) + "\n" for p in ordered))
+            atomic_write_text(self._samples_path, "".join(dumps(p.to_dict()) + "\n" for p in ordered))
         except OSError as exc:
             return exc
         return None
@@ -417,6 +438,8 @@ class RunWriter:
         rec.performance = performance
         rec.n_samples = len(self.predictions)
         rec.n_errors = sum(p.failed for p in self.predictions)
+        if rec.attempts:  # this attempt ends with the run's status
+            rec.attempts[-1].update(status=status, finished_at=rec.finished_at)
         self._finished = True
         self._write_record()
 

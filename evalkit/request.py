@@ -75,9 +75,11 @@ def timed_request(
             cpu_inputs = prepared.inputs
         inputs = {k: v.to(device, non_blocking=True) for k, v in cpu_inputs.items()}
         clock.start()
+        # synced_gpus=False: under torchrun each rank generates its own batches; transformers would otherwise keep
+        # the ranks in lockstep whenever it thinks the model is sharded (FSDP / DeepSpeed ZeRO-3).
         with torch.inference_mode():
             output = loaded.model.generate(
-                **inputs, max_new_tokens=max_new_tokens, do_sample=False,
+                **inputs, max_new_tokens=max_new_tokens, do_sample=False, synced_gpus=False,
                 logits_processor=LogitsProcessorList([clock]), **generate_kwargs(runtime, device),
             )  # fmt: skip
         generation = clock.stop()

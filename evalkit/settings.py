@@ -99,8 +99,14 @@ class EvalConfig:
     reports: bool = True  # write report.md / report.html next to the records
     progress: bool = True
     allow_skip: bool = False  # record a requested setting this machine cannot run as skipped instead of exit 3
+    # `python -m evalkit resume=RUN_DIR`: continue that run with the config it recorded (evalkit/resume.py); with
+    # resume_force=true even when the code, the weights or a suite changed since it started.
+    resume: str | None = None
+    resume_force: bool = False
 
     def __post_init__(self) -> None:
+        if self.resume_force and not self.resume:
+            raise ConfigError("resume_force=true needs resume=RUN_DIR (the run to continue)")
         if not self.suites:
             raise ConfigError("suites: the list is empty; name at least one suite")
         if self.limit is not None and self.limit < 1:

@@ -118,7 +118,10 @@ def test_a_signal_finishes_the_batch_records_interrupted_and_exits(commands, nam
     assert rc == code, err
     assert "Traceback" not in err
     (run_dir,) = run_dirs(tmp)
-    assert err.strip().splitlines()[-1] == f"evalkit: stopped by {name}; {run_dir} is recorded as interrupted"
+    assert err.strip().splitlines()[-1] == (
+        f"evalkit: stopped by {name}; {run_dir} is recorded as interrupted; "
+        f"resume with: python -m evalkit resume={run_dir}"
+    )
     record, predictions = load_run(run_dir)
     assert record.status == "interrupted" and record.error == name
     # The batch in progress was finished, not abandoned: whole batches of two, every line intact.

@@ -196,7 +196,7 @@ def run_html(view: RunView) -> str:
     return page(f"evalkit {rec.name}", body)
 
 
-def sweep_html(views: list[RunView]) -> str:
+def sweep_html(views: list[RunView], unfinished: list[str] | None = None) -> str:
     headers, rows = sweep_rows(views)
     body = [f"<h1>evalkit sweep: {len(views)} settings</h1>"]
     body.append(df_html(pd.DataFrame(rows, columns=headers)) if rows else "<p>No setting ran.</p>")
@@ -205,6 +205,15 @@ def sweep_html(views: list[RunView]) -> str:
     if skipped:
         body.append("<h2>Skipped settings</h2><ul>")
         body += [f"<li><code>{esc(v.record.name)}</code>: {esc(v.record.skip_reason)}</li>" for v in skipped]
+        body.append("</ul>")
+    incomplete = [v for v in views if v.record.status in ("failed", "interrupted", "running")]
+    if incomplete or unfinished:
+        body.append("<h2>Incomplete settings</h2><ul>")
+        body += [
+            f"<li><code>{esc(v.record.name)}</code>: {esc(v.record.status)} {esc(v.record.error or '')}</li>"
+            for v in incomplete
+        ]
+        body += [f"<li>{esc(line)}</li>" for line in unfinished or []]
         body.append("</ul>")
     return page("evalkit sweep", body)
 
@@ -228,14 +237,15 @@ def write_run_reports(run_dir: Path) -> tuple[Path, Path]:
     return md_path, html_path
 
 
-def write_sweep_report(out_dir: Path, run_dirs: list[Path]) -> tuple[Path, Path]:
-    """sweep.md and sweep.html in `out_dir` comparing every setting (skipped ones listed with reason)."""
+def write_sweep_report(out_dir: Path, run_dirs: list[Path], unfinished: list[str] | None = None) -> tuple[Path, Path]:
+    """sweep.md and sweep.html in `out_dir` comparing every setting (skipped ones listed with reason); `unfinished`:
+    one line per job that left no run record (it died or failed before recording one)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     views = [load_run_or_baseline(Path(d)) for d in run_dirs]
-    md = sweep_markdown(views)
+    md = sweep_markdown(views, unfinished)
     md_path, html_path = out_dir / "sweep.md", out_dir / "sweep.html"
     atomic_write_text(md_path, md)
-    atomic_write_text(html_path, sweep_html(views))
+    atomic_write_text(html_path, sweep_html(views, unfinished))
     _append_step_summary(md)
     return md_path, html_path

@@ -247,7 +247,7 @@ def sweep_rows(views: list[RunView]) -> tuple[list[str], list[list[str]]]:
     return headers, rows
 
 
-def sweep_markdown(views: list[RunView]) -> str:
+def sweep_markdown(views: list[RunView], unfinished: list[str] | None = None) -> str:
     parts = [f"## evalkit sweep: {len(views)} settings", ""]
     if views:
         common = {k: v for k, v in views[0].setting.items() if all(w.setting.get(k) == v for w in views)}
@@ -260,7 +260,8 @@ def sweep_markdown(views: list[RunView]) -> str:
         parts += ["", "### Skipped settings", ""]
         parts += [f"- `{v.record.name}`: {shorten(v.record.skip_reason, 200)}" for v in skipped]
     failed = [v for v in views if v.record.status in ("failed", "interrupted", "running")]
-    if failed:
+    if failed or unfinished:
         parts += ["", "### Incomplete settings", ""]
         parts += [f"- `{v.record.name}`: {v.record.status} {shorten(v.record.error, 200)}" for v in failed]
+        parts += [f"- {line}" for line in unfinished or []]
     return "\n".join(parts) + "\n"
