@@ -224,7 +224,11 @@ def release_memory(device: torch.device | str = "cpu") -> None:
 # The sampler: a separate Python process polling this process's RSS, so the measured process spends no time (and
 # holds no GIL) on sampling. It stops when its stdin closes and prints the peak in bytes.
 _SAMPLER = """
-import select, sys, psutil
+import select, signal, sys, psutil
+# Ctrl-C and `kill -- -PGID` reach the whole process group: the sampler ignores them and ends when evalkit closes its
+# stdin (also when evalkit dies), so that a gracefully stopped run still gets its peak.
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
 proc, interval, peak = psutil.Process(int(sys.argv[1])), float(sys.argv[2]), 0
 print("ready", flush=True)
 while True:
