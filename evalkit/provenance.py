@@ -24,6 +24,9 @@ def _run(cmd: list[str], cwd: Path | None = None) -> str | None:
     return out.stdout.strip() or None
 
 
+CODE_DIRS = ("evalkit", "conf", "hydra_plugins")
+
+
 def git_commit() -> dict:
     """The code version: HEAD, whether tracked files have uncommitted changes, and a hash of those changes (so that a
     resumed run can tell whether it runs the same code: evalkit/resume.py)."""
@@ -35,6 +38,12 @@ def git_commit() -> dict:
     if status:
         diff = _run(["git", "diff", "HEAD", "--no-ext-diff", "--binary"], REPO_ROOT) or ""
         out["diff_sha256"] = hashlib.sha256(diff.encode()).hexdigest()
+    # What answers depend on, apart from docs and tests: the committed trees of the code and config directories and
+    # the uncommitted changes to them (a README edit or a new test between a stop and its resume changes neither).
+    trees = _run(["git", "rev-parse", *(f"HEAD:{d}" for d in CODE_DIRS)], REPO_ROOT)
+    code_diff = _run(["git", "diff", "HEAD", "--no-ext-diff", "--binary", "--", *CODE_DIRS], REPO_ROOT) or ""
+    if trees is not None:
+        out["code_sha256"] = hashlib.sha256((trees + "\n" + code_diff).encode()).hexdigest()
     return out
 
 

@@ -117,7 +117,13 @@ def code_differences(record: RunRecord) -> list[str]:
     if then.get("evalkit_version") != now.get("evalkit_version"):
         out.append(f"evalkit version changed ({then.get('evalkit_version')} -> {now.get('evalkit_version')})")
     old, new = then.get("evalkit_git") or {}, now.get("evalkit_git") or {}
-    if old.get("commit") != new.get("commit"):
+    if old.get("code_sha256") and new.get("code_sha256"):  # docs-, tests- or data-only changes do not count
+        if old["code_sha256"] != new["code_sha256"]:
+            out.append(
+                f"code changed (evalkit/, conf/ or hydra_plugins/ differ from the run's; git commit "
+                f"{str(old.get('commit'))[:12]} -> {str(new.get('commit'))[:12]})"
+            )
+    elif old.get("commit") != new.get("commit"):
         out.append(f"code changed (git commit {str(old.get('commit'))[:12]} -> {str(new.get('commit'))[:12]})")
     elif (old.get("dirty"), old.get("diff_sha256")) != (new.get("dirty"), new.get("diff_sha256")):
         out.append("code changed (uncommitted changes differ from the run's)")

@@ -192,3 +192,21 @@ def test_resume_refuses_a_changed_suite(world, capsys):
     assert err.startswith(f"evalkit: error: resume={world['copy']}: suite ocr changed (content hash ")
     assert err.endswith("(resume_force=true continues anyway)")
     assert (world["copy"] / "samples.jsonl").read_bytes() == before  # refused before touching anything
+
+
+def test_resume_compares_the_code_not_the_docs(monkeypatch):
+    from types import SimpleNamespace
+
+    from evalkit import provenance, resume
+
+    def env(commit, code):
+        return {"evalkit_version": "0.1.0", "evalkit_git": {"commit": commit, "dirty": False, "code_sha256": code}}
+
+    run = SimpleNamespace(provenance={"environment": env("a" * 40, "same")})
+    monkeypatch.setattr(provenance, "environment", lambda: env("b" * 40, "same"))  # a docs-only commit
+    assert resume.code_differences(run) == []
+    monkeypatch.setattr(provenance, "environment", lambda: env("b" * 40, "other"))
+    (difference,) = resume.code_differences(run)
+    assert difference.startswith("code changed (evalkit/, conf/ or hydra_plugins/ differ from the run's")
+    old = SimpleNamespace(provenance={"environment": {"evalkit_version": "0.1.0", "evalkit_git": {"commit": "a" * 40}}})
+    assert resume.code_differences(old) == ["code changed (git commit aaaaaaaaaaaa -> bbbbbbbbbbbb)"]  # older records
