@@ -211,6 +211,16 @@ def test_image_positions_must_match_features(tiny_model, tiny_checkpoint, refere
         tiny_model(input_ids=x["input_ids"])
 
 
+def test_a_generated_image_token_is_embedded_as_a_token(tiny_model):
+    """Decode steps carry generated tokens: `<|image|>` there is a token (as in the published model), not a position
+    waiting for image features, and the step does not fail."""
+    step = torch.tensor([[tiny_model.image_token_id], [5]])
+    expected = tiny_model.model.embed_tokens(step)
+    assert torch.equal(tiny_model.embed_inputs(step), expected)
+    with pytest.raises(InputError, match="no pixel_values"):  # in a prompt it is an image position without an image
+        tiny_model.embed_inputs(torch.tensor([[1, tiny_model.image_token_id]]))
+
+
 def test_model_class_is_native_phi3():
     from transformers import Phi3ForCausalLM
 

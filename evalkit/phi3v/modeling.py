@@ -127,11 +127,16 @@ class Phi3VForCausalLM(Phi3ForCausalLM):
         return (input_ids < 0) | (input_ids == self.image_token_id)
 
     def embed_inputs(self, input_ids: torch.Tensor, pixel_values=None, image_sizes=None) -> torch.Tensor:
+        if pixel_values is None and input_ids.shape[-1] == 1:
+            # A decode step: the tokens the model just generated, never image positions. A generated `<|image|>` is
+            # embedded as that token, as the published model does (its image positions are negative ids only), and
+            # no count is read on the host, which would wait for the GPU at every step.
+            return self.model.embed_tokens(input_ids)
         is_image = self.image_positions(input_ids)
         embeds = self.model.embed_tokens(input_ids.masked_fill(is_image, 0))
         if pixel_values is None:
-            # Decode steps compiled by torch.compile (runtime.compile) skip this check: reading the count on the
-            # host breaks the graph. The prefill, where images are, is never compiled.
+            # A prompt with image positions and no images (or a whole sequence run again without them). Compiled
+            # code (runtime.compile) skips the check: reading the count on the host breaks the graph.
             if not torch.compiler.is_compiling() and bool(is_image.any()):
                 raise InputError(f"input_ids hold {int(is_image.sum())} image positions but no pixel_values were given")
             return embeds
