@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from evalkit import distributed, runner
+from evalkit.config import CONF_DIR, compose
 from evalkit.errors import EvalkitError, UnsupportedSettingError, one_line
 from evalkit.gates import DEFAULT_MIN_AGREEMENT
 from evalkit.measure import release_memory
@@ -18,8 +19,6 @@ from evalkit.reports.common import RunView
 from evalkit.settings import EvalConfig, default_model_name
 from evalkit.suites import Suite, resolve_suites
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-CONF_DIR = REPO_ROOT / "conf"
 # Quick defaults for the tiny random model, so `pytest benchmarks/` on a CPU takes about a minute per setting
 # (its answers are noise: 16 tokens show any change). Real models get each sample's own budget (None), so a perfect
 # reader can score perfectly.
@@ -136,16 +135,9 @@ class BenchSession:
 
     def config(self, setting: str) -> tuple[EvalConfig, dict]:
         """The same composition `python -m evalkit` does: conf/ + overrides, validated by the dataclass schema."""
-        from hydra import compose, initialize_config_dir
-        from hydra.core.global_hydra import GlobalHydra
         from omegaconf import OmegaConf
 
-        from evalkit.settings import register_configs
-
-        register_configs()
-        GlobalHydra.instance().clear()
-        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-            cfg = compose(config_name="config", overrides=self.overrides(setting))
+        cfg = compose(self.overrides(setting))
         return OmegaConf.to_object(cfg), OmegaConf.to_container(cfg, resolve=True)
 
     def check_inputs(self, settings: list[str]) -> None:
