@@ -266,6 +266,9 @@ def pytest_unconfigure(config):
 @pytest.fixture(scope="session")
 def bench(request) -> BenchSession:
     session = request.config._evalkit_session
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None and distributed.current().is_main:
+        session.say = reporter.write_line  # progress lines (loading, evaluating k/n, done) while settings run
     yield session
     session.close()
 
