@@ -73,6 +73,8 @@ def unknown_command(name: str) -> int:
 
 def looks_like_command(arg: str) -> bool:
     """A bare word that is neither a Hydra override (key=value, +key, ~key) nor an option: a mistyped command."""
+    if arg.startswith("-"):  # -m, --multirun, --cfg, --hydra-help ...: Hydra's options
+        return False
     return arg.replace("-", "").replace("_", "").isalnum() and not arg[:1].isdigit()
 
 

@@ -50,6 +50,12 @@ def test_version_names_evalkit_torch_and_transformers(capsys):
     assert torch.__version__ in line and transformers.__version__ in line
 
 
+def test_only_bare_words_are_taken_for_commands():
+    assert commands.looks_like_command("frobnicate") and commands.looks_like_command("make-checkpoints")
+    for arg in ("-m", "--multirun", "--cfg", "--hydra-help", "limit=5", "+x=1", "~limit", "suites=[ocr]"):
+        assert not commands.looks_like_command(arg), arg
+
+
 def test_unknown_command_or_bad_argument_is_exit_2_with_one_line(capsys):
     assert cli.main(["frobnicate"]) == 2
     err = capsys.readouterr().err.strip()
