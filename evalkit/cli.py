@@ -13,7 +13,6 @@ torchrun --nproc-per-node=N -m evalkit ...   data parallel: the samples sharded 
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import sys
@@ -316,7 +315,7 @@ def hydra_main(argv: list[str]) -> int:
 def make_checkpoint_main(argv: list[str]) -> int:
     from evalkit.phi3v.checkpoints import FAMILIES, SIZES, count_parameters, make_checkpoint
 
-    parser = argparse.ArgumentParser(
+    parser = commands.Parser(
         prog="evalkit make-checkpoint", description="Write a random-weight checkpoint in the published layout."
     )
     parser.add_argument("out", type=Path, help="directory to create")

@@ -64,6 +64,10 @@ def test_unknown_command_or_bad_argument_is_exit_2_with_one_line(capsys):
         cli.main(["suites", "--bogus"])
     err = capsys.readouterr().err.strip()
     assert exc.value.code == 2 and len(err.splitlines()) == 1 and err.startswith("evalkit suites: error:")
+    for argv in (["compare", "a", "b", "--bogus"], ["baseline", "frobnicate"], ["history"]):
+        assert cli.main(argv) == 2, argv
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and err.startswith(f"evalkit {argv[0]}: error:"), err
 
 
 def test_suites_lists_sample_counts_tasks_and_benchmark_forms(capsys):

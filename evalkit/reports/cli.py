@@ -14,6 +14,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
+from evalkit.commands import Parser
 from evalkit.errors import EXIT_FAILED, EXIT_OK, EXIT_USER_ERROR, EvalkitError, exit_code, one_line
 
 EXIT_REGRESSION = EXIT_FAILED
@@ -75,7 +76,7 @@ def resolve_paths(paths: list[str], runs: Path, baselines: Path) -> list[Path]:
 
 
 def compare_main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="evalkit compare",
         description="Compare runs/baselines against the first one (the reference); exit 1 on a failing regression.",
         epilog="Shorthands: `latest` is the newest complete run directory under --runs; `baseline` is the baseline "
@@ -147,7 +148,7 @@ def compare_main(argv: list[str]) -> int:
 
 
 def baseline_main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="evalkit baseline", description="Manage quality/performance baselines.")
+    parser = Parser(prog="evalkit baseline", description="Manage quality/performance baselines.")
     sub = parser.add_subparsers(dest="command", required=True)
     save = sub.add_parser(
         "save", help="freeze a complete run as <root>/<model>/<revision or 'default'>.json (what the gates read)"
@@ -175,9 +176,7 @@ def baseline_main(argv: list[str]) -> int:
 
 
 def history_main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
-        prog="evalkit history", description="Scores, latency and memory of one model over time."
-    )
+    parser = Parser(prog="evalkit history", description="Scores, latency and memory of one model over time.")
     parser.add_argument("--model", required=True, help="setting.model to select, e.g. tiny")
     parser.add_argument("--runs", type=Path, default=Path("reports/runs"))
     parser.add_argument("--baselines", type=Path, default=Path("reports/baselines"))
