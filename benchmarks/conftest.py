@@ -10,9 +10,12 @@ Options (see README "GPU CI"): --model --revision --dtype --attn --suites --batc
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import itertools
 import math
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -263,9 +266,23 @@ def pytest_unconfigure(config):
         distributed.teardown()
 
 
+_SAY_LOCK = threading.Lock()
+
+
+def _say(config, reporter, line: str) -> None:
+    """A progress line (loading, evaluating k/n, done) on the terminal while a test runs: pytest captures the
+    output of tests, so capture is suspended around the line (from the progress thread too, hence the lock)."""
+    capman = config.pluginmanager.get_plugin("capturemanager")
+    with _SAY_LOCK, capman.global_and_fixture_disabled() if capman else contextlib.nullcontext():
+        reporter.write_line(line)
+
+
 @pytest.fixture(scope="session")
 def bench(request) -> BenchSession:
     session = request.config._evalkit_session
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None and distributed.current().is_main:
+        session.say = functools.partial(_say, request.config, reporter)
     yield session
     session.close()
 

@@ -2,24 +2,26 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
 from evalkit import distributed, runner
+from evalkit.config import CONF_DIR, compose
 from evalkit.errors import EvalkitError, UnsupportedSettingError, one_line
 from evalkit.gates import DEFAULT_MIN_AGREEMENT
 from evalkit.measure import release_memory
 from evalkit.preflight import Combination, check_inputs
-from evalkit.records import Prediction, RunRecord, load_run
+from evalkit.records import SAMPLES_FILE, Prediction, RunRecord, load_run
 from evalkit.reports.baseline import SavedBaseline, baseline_path, load_baseline, save_baseline
 from evalkit.reports.common import RunView
 from evalkit.settings import EvalConfig, default_model_name
 from evalkit.suites import Suite, resolve_suites
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-CONF_DIR = REPO_ROOT / "conf"
 # Quick defaults for the tiny random model, so `pytest benchmarks/` on a CPU takes about a minute per setting
 # (its answers are noise: 16 tokens show any change). Real models get each sample's own budget (None), so a perfect
 # reader can score perfectly.
@@ -96,6 +98,45 @@ def parse_setting(setting: str) -> tuple[str, str, int | None]:
     return parts[0], "-".join(parts[1:]), batch
 
 
+class Progress:
+    """`evaluating k/n samples` lines while a setting evaluates, so that `pytest benchmarks/` is not silent for
+    minutes. The runner writes each answered sample to samples.jsonl as it goes; a thread counts the lines of the
+    run directory this evaluation created and says the count when it changed, every `every` seconds."""
+
+    def __init__(self, say: Callable[[str], None], setting: str, total: int, runs_dir: Path, every: float = 20.0):
+        self.say, self.setting, self.total, self.runs_dir, self.every = say, setting, total, runs_dir, every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="evalkit-progress", daemon=True)
+        self._before: set[Path] = set()
+
+    def __enter__(self) -> Progress:
+        self._before = set(self.runs_dir.rglob(SAMPLES_FILE)) if self.runs_dir.is_dir() else set()
+        self.say(f"evalkit: {self.setting}: evaluating {self.total} samples...")
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def answered(self) -> int | None:
+        new = [p for p in self.runs_dir.rglob(SAMPLES_FILE) if p not in self._before] if self.runs_dir.is_dir() else []
+        if not new:
+            return None
+        try:
+            return max(p.read_bytes().count(b"\n") for p in new)
+        except OSError:
+            return None
+
+    def _watch(self) -> None:
+        said = None
+        while not self._stop.wait(self.every):
+            k = self.answered()
+            if k is not None and k != said:
+                self.say(f"evalkit: {self.setting}: evaluating {k}/{self.total} samples")
+                said = k
+
+
 class BenchSession:
     def __init__(self, options: Options):
         self.options = options
@@ -106,6 +147,7 @@ class BenchSession:
         self._baseline: RunView | str | None = None  # the loaded baseline, or why there is none
         self.baseline_written: SavedBaseline | None = None  # --update-baseline, once the reference has run
         self.notes: list[str] = []
+        self.say: Callable[[str], None] = lambda line: None  # pytest's terminal reporter (conftest), rank 0 only
 
     # -- configuration -------------------------------------------------------------------------------------
 
@@ -136,16 +178,9 @@ class BenchSession:
 
     def config(self, setting: str) -> tuple[EvalConfig, dict]:
         """The same composition `python -m evalkit` does: conf/ + overrides, validated by the dataclass schema."""
-        from hydra import compose, initialize_config_dir
-        from hydra.core.global_hydra import GlobalHydra
         from omegaconf import OmegaConf
 
-        from evalkit.settings import register_configs
-
-        register_configs()
-        GlobalHydra.instance().clear()
-        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-            cfg = compose(config_name="config", overrides=self.overrides(setting))
+        cfg = compose(self.overrides(setting))
         return OmegaConf.to_object(cfg), OmegaConf.to_container(cfg, resolve=True)
 
     def check_inputs(self, settings: list[str]) -> None:
@@ -195,6 +230,8 @@ class BenchSession:
             return self._loaded[1]
         self.release()
         cfg, _ = self.config(setting)
+        self.say(f"evalkit: {setting}: loading model {cfg.model.name}...")
+        start = time.perf_counter()
         try:
             loaded = runner.load(cfg)
         except UnsupportedSettingError as exc:
@@ -203,6 +240,7 @@ class BenchSession:
             if not self.options.allow_skip:
                 pytest.fail(f"{setting} cannot run here: {one_line(exc)}", pytrace=False)
             pytest.skip(one_line(exc))
+        self.say(f"evalkit: {setting}: model loaded in {time.perf_counter() - start:.1f} s")
         self._loaded = (setting, loaded)
         return loaded
 
@@ -218,11 +256,18 @@ class BenchSession:
             return self._evaluations[setting]
         cfg, cfg_dict = self.config(setting)
         loaded = self.loaded(setting)
+        total = len(runner.selected_samples(resolve_suites(cfg.suites), cfg.limit))
+        start = time.perf_counter()
         try:
-            result = runner.run(cfg, cfg_dict, loaded=loaded)
+            with Progress(self.say, setting, total, Path(cfg.output_dir)):
+                result = runner.run(cfg, cfg_dict, loaded=loaded)
         except EvalkitError as exc:
             pytest.fail(f"{setting}: {exc}", pytrace=False)
         record, predictions = load_run(result.run_dir)
+        self.say(
+            f"evalkit: {setting}: done in {time.perf_counter() - start:.1f} s: {record.n_samples} samples, "
+            f"{record.n_errors} failed -> {result.run_dir}"
+        )
         self._evaluations[setting] = Evaluation(setting, cfg, result.run_dir, record, predictions)
         if self.options.update_baseline and setting == self.options.reference_setting:
             self._update_baseline(result.run_dir)

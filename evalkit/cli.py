@@ -1,4 +1,5 @@
-"""The `evalkit` command: the Hydra app for runs and sweeps, plus plain subcommands.
+"""The `evalkit` command: the Hydra app for runs and sweeps, plus plain subcommands (listed with a line each by
+`evalkit --help`: evalkit/commands.py).
 
 python -m evalkit [hydra overrides]          evaluate one setting (or -m for a sweep)
 evalkit make-checkpoint DIR --size tiny|full write a random-weight checkpoint in the published layout
@@ -12,14 +13,14 @@ torchrun --nproc-per-node=N -m evalkit ...   data parallel: the samples sharded 
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import sys
 import warnings
 from pathlib import Path
 
-from evalkit import interrupt, sweep
+from evalkit import commands, interrupt, sweep
+from evalkit.config import CONF_DIR
 from evalkit.errors import (
     EXIT_FAILED,
     EXIT_OK,
@@ -29,7 +30,7 @@ from evalkit.errors import (
     exit_code,
     one_line,
 )
-from evalkit.preflight import CONF_DIR, Plan, override_key, preflight, to_eval_config
+from evalkit.preflight import Plan, override_key, preflight, to_eval_config
 
 log = logging.getLogger("evalkit")
 EXIT_SAMPLES_FAILED = EXIT_FAILED
@@ -168,7 +169,21 @@ def _said(result) -> int:
         print(f"evalkit: {record.name}: skipped ({record.skip_reason})")
         return EXIT_OK
     print(f"evalkit: {record.name}: {record.n_samples} samples, {record.n_errors} failed -> {result.run_dir}")
+    _print_table(Path(result.run_dir))
     return EXIT_SAMPLES_FAILED if record.n_errors else EXIT_OK
+
+
+def _print_table(run_dir: Path) -> None:
+    """The run's numbers per suite, read back from its record (what the reports show, nothing recomputed)."""
+    from evalkit.reports.baseline import load_run_or_baseline
+    from evalkit.reports.console import run_table
+
+    try:
+        table = run_table(load_run_or_baseline(run_dir), run_dir / "report.html")
+    except (EvalkitError, OSError) as exc:  # the run is recorded; a summary that cannot be read must not hide that
+        print(f"evalkit: no summary table: {one_line(exc)}", file=sys.stderr)
+        return
+    print(table, flush=True)
 
 
 def note_job_failure(num: int, overrides, reason: str) -> None:
@@ -300,7 +315,7 @@ def hydra_main(argv: list[str]) -> int:
 def make_checkpoint_main(argv: list[str]) -> int:
     from evalkit.phi3v.checkpoints import FAMILIES, SIZES, count_parameters, make_checkpoint
 
-    parser = argparse.ArgumentParser(
+    parser = commands.Parser(
         prog="evalkit make-checkpoint", description="Write a random-weight checkpoint in the published layout."
     )
     parser.add_argument("out", type=Path, help="directory to create")
@@ -317,19 +332,38 @@ def make_checkpoint_main(argv: list[str]) -> int:
 
 
 def _subcommands() -> dict:
+    """Command name -> its entry point (each takes the arguments after the name and returns an exit code)."""
+    from evalkit.commands import generate_main, suites_main
     from evalkit.reports.cli import baseline_main, compare_main, history_main
     from evalkit.resume import runs_main
 
     return {
+        "generate": generate_main,
         "make-checkpoint": make_checkpoint_main,
         "compare": compare_main,
         "baseline": baseline_main,
         "history": history_main,
         "runs": runs_main,
+        "suites": suites_main,
     }
 
 
-SUBCOMMAND_NAMES = ("make-checkpoint", "compare", "baseline", "history", "runs")
+SUBCOMMAND_NAMES = tuple(name for name in commands.SUBCOMMANDS if name != "run")
+
+
+def _front_door(argv: list[str]) -> int | None:
+    """`--help`, `--version` and a mistyped command, answered before Hydra sees the arguments; None otherwise."""
+    if not argv:
+        return None
+    if argv[0] in ("-h", "--help"):
+        print(commands.top_help())
+        return EXIT_OK
+    if argv[0] in ("-V", "--version"):
+        print(commands.version_line())
+        return EXIT_OK
+    if argv[0] not in SUBCOMMAND_NAMES and argv[0] != "run" and commands.looks_like_command(argv[0]):
+        return commands.unknown_command(argv[0])
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -338,6 +372,11 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     _State.reset(None)
+    said = _front_door(argv)
+    if said is not None:
+        return said
+    if argv and argv[0] == "run":  # `evalkit run k=v` is `evalkit k=v`
+        argv = argv[1:]
     try:
         if argv and argv[0] in SUBCOMMAND_NAMES:
             return _subcommands()[argv[0]](argv[1:])

@@ -21,8 +21,8 @@ from evalkit.phi3v.processing import Phi3VProcessor, build_prompt
 from evalkit.settings import ATTN_NAMES
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m evalkit.generate", description=__doc__.split("\n\n")[0])
+def parse_args(argv: list[str] | None, prog: str = "python -m evalkit.generate") -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", required=True, help="checkpoint directory or Hub repo id")
     parser.add_argument("--revision", default=None, help="Hub revision (repo ids only)")
     parser.add_argument("--image", action="append", default=[], help="image file; repeat for several images")
@@ -63,12 +63,13 @@ def generate_answer(args: argparse.Namespace) -> str:
     return answer
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+def main(argv: list[str] | None = None, prog: str = "python -m evalkit.generate") -> int:
+    """`python -m evalkit.generate ...` and `evalkit generate ...` (evalkit/commands.py)."""
+    args = parse_args(argv, prog)
     try:
         print(generate_answer(args))
     except (EvalkitError, OSError) as exc:  # 2, or 3 for a setting this machine cannot run (evalkit.errors)
-        print(f"evalkit.generate: error: {one_line(exc)}", file=sys.stderr)
+        print(f"{prog.removeprefix('python -m ')}: error: {one_line(exc)}", file=sys.stderr)
         return exit_code(exc)
     except KeyboardInterrupt:
         return EXIT_SIGINT

@@ -19,10 +19,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
 
+from evalkit.config import compose
 from evalkit.errors import ConfigError, EvalkitError, UnsupportedSettingError, one_line
 from evalkit.settings import ATTN_NAMES, DTYPE_NAMES, EvalConfig, RuntimeConfig, default_model_name
 
-CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 SUPPORT_KEYS = {"dtype": "runtime.dtype", "attn": "runtime.attn", "device": "runtime.device"}
 _DEVICE_PROBES = ("cpu", "cuda")
 
@@ -222,21 +222,11 @@ def expand(argv: Sequence[str]) -> tuple[list[list[str]], bool] | None:
 
 
 def compose_all(jobs: list[list[str]]) -> list[Combination]:
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-
-    from evalkit.settings import register_configs
-
-    register_configs()
+    """Every job of a (possibly swept) command line composed (evalkit.config.compose) and validated."""
     out = []
-    GlobalHydra.instance().clear()
-    try:
-        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-            for overrides in jobs:
-                cfg = compose(config_name="config", overrides=list(overrides))
-                out.append(Combination(list(overrides), to_eval_config(cfg, {override_key(o) for o in overrides})))
-    finally:
-        GlobalHydra.instance().clear()
+    for overrides in jobs:
+        cfg = compose(overrides)
+        out.append(Combination(list(overrides), to_eval_config(cfg, {override_key(o) for o in overrides})))
     return out
 
 

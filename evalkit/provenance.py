@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import functools
 import hashlib
 import platform
@@ -12,8 +13,7 @@ from pathlib import Path
 import torch
 
 import evalkit
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from evalkit.config import REPO_ROOT
 
 
 def _run(cmd: list[str], cwd: Path | None = None) -> str | None:
@@ -57,13 +57,17 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def gpu_info() -> dict:
+def gpu_info(device: int | None = None) -> dict:
+    """The CUDA device this process runs on: the current device (cuda:LOCAL_RANK under torchrun, whatever
+    torch.cuda.set_device chose), not device 0. `gpu_memory_mb` is in MiB (the field name predates the unit rule)."""
     if not torch.cuda.is_available():
         return {"cuda_available": False}
-    props = torch.cuda.get_device_properties(0)
-    driver = _run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"])
+    index = torch.cuda.current_device() if device is None else device
+    props = torch.cuda.get_device_properties(index)
+    driver = _run(["nvidia-smi", f"--id={index}", "--query-gpu=driver_version", "--format=csv,noheader"])
     return {
         "cuda_available": True,
+        "gpu_index": index,
         "gpu_name": props.name,
         "gpu_memory_mb": props.total_memory / 1024**2,
         "gpu_count": torch.cuda.device_count(),
@@ -73,9 +77,15 @@ def gpu_info() -> dict:
     }
 
 
-@functools.lru_cache(maxsize=1)
 def environment() -> dict:
-    """Versions and hardware; cached because it does not change within a process."""
+    """Versions and hardware, as a fresh dict each call (callers add to it; the cache must not see that). The GPU
+    part is read each call: the process may have moved to its own device (torch.cuda.set_device) since the first."""
+    return {**copy.deepcopy(_software()), **gpu_info()}
+
+
+@functools.lru_cache(maxsize=1)
+def _software() -> dict:
+    """What does not change within a process (git, library versions, CPU): read once."""
     import transformers
 
     from evalkit.phi3v.loading import flash_attn_version
@@ -90,5 +100,4 @@ def environment() -> dict:
         "flash_attn": flash_attn_version(),
         "cpu": cpu_name(),
         "cpu_count": torch.get_num_threads(),
-        **gpu_info(),
     }

@@ -123,4 +123,11 @@ class Stats:
 
     @classmethod
     def from_dict(cls, data: dict) -> Stats:
-        return cls(**{k: (data[k] if k in ("unit", "n") else float(data[k])) for k in cls.__dataclass_fields__})
+        """The inverse of to_dict, also for a record written as strict JSON, where NaN (no values) became null."""
+
+        def number(key: str) -> float:
+            value = data.get(key)
+            return math.nan if value is None else float(value)
+
+        fields = [k for k in cls.__dataclass_fields__ if k not in ("unit", "n")]
+        return cls(unit=data["unit"], n=int(data.get("n") or 0), **{k: number(k) for k in fields})

@@ -45,7 +45,7 @@ def test_markdown_report_has_setting_scores_ci_units_and_errors(tmp_path, image,
     assert re.search(r"\d\.\d{3} \[\d\.\d{3}, \d\.\d{3}\]", md)  # mean [CI]
     assert "95% bootstrap CI" in md
     assert "| latency end_to_end | ms |" in md and "| decode speed | tokens/s |" in md
-    assert "| memory peak_rss | MB | 1500 |" in md and "| model load | s | 2.50 |" in md
+    assert "| memory peak_rss | MiB | 1500 |" in md and "| model load | s | 2.50 |" in md
     assert "median" in md and "p90" in md
     assert "### Errors (1)" in md and "`ocr-basic/ocr-basic-004`: RuntimeError: CUDA out of memory" in md
     assert len(md.splitlines()) < 60  # short enough for a job summary
@@ -119,7 +119,7 @@ def test_sweep_report_side_by_side_with_skipped_reason(tmp_path):
     lines = md.splitlines()
     header = next(ln for ln in lines if ln.startswith("| setting"))
     assert "ocr-basic: located_cer" in header and "describe-basic: score" in header
-    assert "e2e median (ms)" in header and "decode tokens/s" in header and "peak RSS (MB)" in header
+    assert "e2e median (ms)" in header and "decode tokens/s" in header and "peak RSS (MiB)" in header
     row_a = next(ln for ln in lines if ln.startswith("| tiny-float32-eager"))
     row_b = next(ln for ln in lines if ln.startswith("| tiny-bfloat16-sdpa"))
     assert "| 1500 |" in row_a and "| 750 |" in row_b

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
+from evalkit.commands import Parser
 from evalkit.errors import EXIT_FAILED, EXIT_OK, EXIT_USER_ERROR, EvalkitError, exit_code, one_line
 
 EXIT_REGRESSION = EXIT_FAILED
@@ -34,14 +35,59 @@ def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespa
         return int(exc.code or 0) if exc.code in (0, None) else EXIT_USER_ERROR
 
 
+SHORTHANDS = ("latest", "baseline")
+
+
+def latest_run(root: Path) -> Path:
+    """The newest complete run directory under `root` (by when it finished; the last one started breaks a tie)."""
+    from evalkit.records import RUN_FILE, find_runs, read_record
+
+    complete = []
+    for run_dir in find_runs(root):
+        try:
+            record = read_record(run_dir / RUN_FILE)
+        except EvalkitError:
+            continue  # a damaged run is not "the latest run"; `evalkit runs` names it
+        if record.status == "complete":
+            complete.append((record.finished_at or "", record.started_at or "", str(run_dir), run_dir))
+    if not complete:
+        raise EvalkitError(f"`latest`: no complete run under {root} (see `evalkit runs {root}`)")
+    return max(complete)[-1]
+
+
+def resolve_paths(paths: list[str], runs: Path, baselines: Path) -> list[Path]:
+    """`latest` -> the newest complete run under `runs`; `baseline` -> the baseline file the gates would read for
+    the model and revision of the other side (the first path that is not `baseline`), under `baselines`."""
+    from evalkit.reports.baseline import baseline_path, load_run_or_baseline
+
+    out: list[Path | None] = [
+        latest_run(runs) if p == "latest" else None if p == "baseline" else Path(p) for p in paths
+    ]
+    if None not in out:
+        return out  # type: ignore[return-value]
+    other = next((p for p in out if p is not None), None)
+    if other is None:
+        raise EvalkitError("`baseline` needs another side to take the model and revision from (e.g. `baseline latest`)")
+    setting = load_run_or_baseline(other).setting
+    path = baseline_path(setting.get("model") or "", setting.get("revision"), root=baselines)
+    if not path.is_file():
+        raise EvalkitError(f"`baseline`: no baseline for {other} at {path} (write one with `evalkit baseline save`)")
+    return [path if p is None else p for p in out]
+
+
 def compare_main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="evalkit compare",
         description="Compare runs/baselines against the first one (the reference); exit 1 on a failing regression.",
+        epilog="Shorthands: `latest` is the newest complete run directory under --runs; `baseline` is the baseline "
+        "file the gates read for the other side's model and revision (under --baselines). "
+        "E.g. `evalkit compare baseline latest`: did the last run regress against its baseline?",
     )
     parser.add_argument(
-        "paths", nargs="+", type=Path, metavar="RUN_OR_BASELINE", help="run directories or baseline files"
+        "paths", nargs="+", metavar="RUN_OR_BASELINE", help="run directories, baseline files, `latest` or `baseline`"
     )
+    parser.add_argument("--runs", type=Path, default=Path("reports/runs"), help="where `latest` looks")
+    parser.add_argument("--baselines", type=Path, default=Path("reports/baselines"), help="where `baseline` looks")
     parser.add_argument("--out", type=Path, default=None, help="output dir (default reports/compare/<timestamp>)")
     parser.add_argument(
         "--threshold", type=float, default=0.0, help="absolute drop on a gating metric beyond which a regression fails"
@@ -77,8 +123,12 @@ def compare_main(argv: list[str]) -> int:
 
         if len(args.paths) < 2:
             raise EvalkitError("compare needs at least two RUN_OR_BASELINE paths (the first is the reference)")
+        paths = resolve_paths(args.paths, args.runs, args.baselines)
+        for given, path in zip(args.paths, paths, strict=True):
+            if given in SHORTHANDS:
+                print(f"evalkit compare: {given} = {path}", file=sys.stderr)
         comp = compare(
-            args.paths,
+            paths,
             threshold=args.threshold,
             metrics=args.metric,
             fail_on_new_errors=not args.allow_new_errors,
@@ -98,7 +148,7 @@ def compare_main(argv: list[str]) -> int:
 
 
 def baseline_main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="evalkit baseline", description="Manage quality/performance baselines.")
+    parser = Parser(prog="evalkit baseline", description="Manage quality/performance baselines.")
     sub = parser.add_subparsers(dest="command", required=True)
     save = sub.add_parser(
         "save", help="freeze a complete run as <root>/<model>/<revision or 'default'>.json (what the gates read)"
@@ -126,9 +176,7 @@ def baseline_main(argv: list[str]) -> int:
 
 
 def history_main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
-        prog="evalkit history", description="Scores, latency and memory of one model over time."
-    )
+    parser = Parser(prog="evalkit history", description="Scores, latency and memory of one model over time.")
     parser.add_argument("--model", required=True, help="setting.model to select, e.g. tiny")
     parser.add_argument("--runs", type=Path, default=Path("reports/runs"))
     parser.add_argument("--baselines", type=Path, default=Path("reports/baselines"))

@@ -267,7 +267,7 @@ def _perf(ref: RunView, cand: RunView) -> list[PerfRatio]:
     rows.append(PerfRatio("decode speed median", "tokens/s", ref.tokens_per_s, cand.tokens_per_s))
     load = [v.record.performance.get("load_s") for v in (ref, cand)]
     rows.append(PerfRatio("model load", "s", *(math.nan if x is None else float(x) for x in load)))
-    rows += [PerfRatio(f"memory {k}", "MB", ref.memory_mb(k), cand.memory_mb(k)) for k in MEMORY_KEYS]
+    rows += [PerfRatio(f"memory {k}", "MiB", ref.memory_mb(k), cand.memory_mb(k)) for k in MEMORY_KEYS]
     return [r for r in rows if not (math.isnan(r.reference) and math.isnan(r.candidate))]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 import warnings
@@ -15,7 +16,12 @@ from evalkit.reports import plots
 from evalkit.reports.baseline import load_baseline
 from evalkit.reports.common import RunView, fmt, md_table
 
-BASE_COLUMNS = ["date", "kind", "name", "revision", "commit", "dtype", "attn", "device"]
+BASE_COLUMNS = ["date", "kind", "name", "revision", "commit", "dtype", "attn", "device", "n", "limit", "num_crops",
+                "max_new_tokens", "group"]  # fmt: skip
+# What must be equal for two points of the history to be joined by a line (one trend): the same model run the same
+# way on the same samples. Anything else (a limit, fewer crops, a shorter budget, a changed suite) moves the score
+# for reasons that are not the revision.
+COMPARABLE = ["model", "dtype", "attn", "device", "limit", "num_crops", "max_new_tokens", "suites"]
 PERF_COLUMNS = ["latency_e2e_median_ms", "decode_tokens_per_s", "peak_memory_mb", "memory_kind"]
 
 
@@ -38,6 +44,12 @@ def _row(view: RunView) -> dict:
         "dtype": s.get("dtype", ""),
         "attn": s.get("attn", ""),
         "device": s.get("device", ""),
+        "n": sum(int((d or {}).get("n") or 0) for d in view.summary.values()),
+        "limit": _text(view.limit),
+        "num_crops": _text(s.get("num_crops")),
+        "max_new_tokens": _text(s.get("max_new_tokens"), none="per sample"),
+        "model": str(s.get("model") or ""),
+        "suites": _suites_key(rec.suites),
         "path": str(view.path),
     }
     for suite in view.summary:
@@ -53,6 +65,47 @@ def _row(view: RunView) -> dict:
     row["peak_memory_mb"] = gpu if not math.isnan(gpu) else view.memory_mb("peak_rss")
     row["memory_kind"] = "peak_allocated" if not math.isnan(gpu) else "peak_rss"
     return row
+
+
+def _text(value, none: str = "none") -> str:
+    return none if value is None else str(value)
+
+
+def _suites_key(suites: dict) -> str:
+    """The suites a run scored, by name and content hash (shortened): a changed suite is another trend."""
+    parts = sorted(f"{name}={(info or {}).get('content_hash', '?')}" for name, info in suites.items())
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:8]
+
+
+def _groups(df: pd.DataFrame) -> pd.DataFrame:
+    """Label each comparability group (A, B, ... in order of first appearance); `trend` keys the plot's lines."""
+    keys = df[COMPARABLE].astype(str).agg("|".join, axis=1)
+    letters = {k: _letter(i) for i, k in enumerate(dict.fromkeys(keys))}
+    df["group"] = keys.map(letters)
+    df["setting_key"] = df["dtype"].astype(str) + "/" + df["attn"].astype(str) + "/" + df["device"].astype(str)
+    df["trend"] = df["group"] + ": " + df["setting_key"]  # one plot line each
+    return df
+
+
+def _letter(i: int) -> str:
+    return chr(ord("A") + i) if i < 26 else f"G{i}"
+
+
+def group_notes(df: pd.DataFrame) -> list[str]:
+    """Why the groups are not joined: for each group after the first, what differs from the group of the same
+    dtype/attn/device seen before it (else from group A)."""
+    if df.empty:
+        return []
+    firsts = df.drop_duplicates("group")
+    notes = []
+    for i in range(1, len(firsts)):
+        row = firsts.iloc[i]
+        earlier = firsts.iloc[:i]
+        same = earlier[(earlier[["dtype", "attn", "device"]] == row[["dtype", "attn", "device"]]).all(axis=1)]
+        ref = (same if not same.empty else earlier).iloc[-1]
+        diffs = [f"{k} {ref[k]} -> {row[k]}" for k in COMPARABLE if str(ref[k]) != str(row[k])]
+        notes.append(f"group {row['group']} is not connected to group {ref['group']}: {', '.join(diffs)}")
+    return notes
 
 
 def _views(model: str, runs_root: Path, baselines_root: Path) -> list[RunView]:
@@ -86,7 +139,7 @@ def history_table(
     if not rows:
         return pd.DataFrame(columns=BASE_COLUMNS + PERF_COLUMNS + ["path"])
     df = pd.DataFrame(rows).sort_values(["date", "kind", "name"], kind="stable").reset_index(drop=True)
-    df["setting_key"] = df["dtype"].astype(str) + "/" + df["attn"].astype(str) + "/" + df["device"].astype(str)
+    df = _groups(df)
     label = df["revision"].where(df["revision"] != "", df["commit"])
     df["point"] = label.str.slice(0, 12) + " (" + df["date"].str.slice(0, 10) + ")"
     return df
@@ -100,7 +153,7 @@ def history_markdown(model: str, df: pd.DataFrame) -> str:
     if df.empty:
         return f"## evalkit history: {model}\n\n_no complete runs or baselines found_\n"
     scores = score_columns(df)
-    headers = BASE_COLUMNS + [f"{c} [95% CI]" for c in scores] + ["e2e median (ms)", "tokens/s", "peak memory (MB)"]
+    headers = BASE_COLUMNS + [f"{c} [95% CI]" for c in scores] + ["e2e median (ms)", "tokens/s", "peak memory (MiB)"]
     rows = []
     for _, r in df.iterrows():
         row = [str(r["date"]).replace("+00:00", "Z")] + [r[c] for c in BASE_COLUMNS[1:]]
@@ -110,7 +163,12 @@ def history_markdown(model: str, df: pd.DataFrame) -> str:
         row += [fmt(float(r["latency_e2e_median_ms"]), 1), fmt(float(r["decode_tokens_per_s"]), 1)]
         row.append(f"{fmt(float(r['peak_memory_mb']), 0)} ({r['memory_kind']})")
         rows.append(row)
-    return f"## evalkit history: {model}\n\n{md_table(headers, rows)}\n"
+    notes = [
+        "Points are joined (in history.png) only within a group: runs of the same model, dtype, attention, device,"
+        " limit, num_crops, max_new_tokens and suite contents."
+    ]
+    notes += group_notes(df)
+    return f"## evalkit history: {model}\n\n{md_table(headers, rows)}\n\n" + "\n".join(f"- {n}" for n in notes) + "\n"
 
 
 def write_history(

@@ -17,6 +17,7 @@ from evalkit.records import atomic_write_text
 from evalkit.reports import plots
 from evalkit.reports.baseline import load_run_or_baseline
 from evalkit.reports.common import RunView, better, fmt, fmt_estimate, metric_info, setting_line, shorten
+from evalkit.reports.console import random_weights_banner, sweep_banners
 from evalkit.reports.markdown import (
     PERF_HEADERS,
     errors_list,
@@ -152,8 +153,10 @@ def _scores_df(view: RunView) -> pd.DataFrame:
 
 def run_html(view: RunView) -> str:
     rec = view.record
+    banner = random_weights_banner(view)
     body = [
         f"<h1>evalkit run <code>{esc(rec.name)}</code>: {esc(rec.status)}</h1>",
+        *([f"<p class='bad'><b>{esc(banner)}</b></p>"] if banner else []),
         f"<p><b>Setting:</b> {esc(setting_line(rec.setting))}</p>",
         f"<p class='muted'>run {esc(rec.run_id)} · started {esc(rec.started_at)} · finished {esc(rec.finished_at or '–')}"
         f" · {len(view.samples)} samples · {sum(p.failed for p in view.samples)} errors</p>",
@@ -199,6 +202,7 @@ def run_html(view: RunView) -> str:
 def sweep_html(views: list[RunView], unfinished: list[str] | None = None) -> str:
     headers, rows = sweep_rows(views)
     body = [f"<h1>evalkit sweep: {len(views)} settings</h1>"]
+    body += [f"<p class='bad'><b>{esc(b)}</b></p>" for b in sweep_banners(views)]
     body.append(df_html(pd.DataFrame(rows, columns=headers)) if rows else "<p>No setting ran.</p>")
     body += [img(uri, caption) for caption, uri in plots.sweep_plots(views)]
     skipped = [v for v in views if v.record.status == "skipped"]

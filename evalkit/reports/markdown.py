@@ -17,6 +17,7 @@ from evalkit.reports.common import (
     shorten,
     stat_value,
 )
+from evalkit.reports.console import random_weights_banner, sweep_banners
 
 MAX_ERRORS_LISTED = 20
 
@@ -105,7 +106,7 @@ def performance_rows(view: RunView) -> list[list]:
     for key in MEMORY_KEYS:
         value = view.memory_mb(key)
         if not math.isnan(value):
-            rows.append([f"memory {key}", "MB", fmt(value, 0), "", ""])
+            rows.append([f"memory {key}", "MiB", fmt(value, 0), "", ""])
     harness = perf.get("harness") or {}
     if harness.get("overhead") is not None:
         rows.append(
@@ -188,9 +189,11 @@ def run_markdown(view: RunView) -> str:
     rec = view.record
     n_errors = sum(p.failed for p in view.samples)
     plural = "error" if n_errors == 1 else "errors"
-    parts = [
-        f"## evalkit run `{rec.name}`: {rec.status}",
-        "",
+    parts = [f"## evalkit run `{rec.name}`: {rec.status}", ""]
+    banner = random_weights_banner(view)
+    if banner:
+        parts += [f"> **{banner}**", ""]
+    parts += [
         f"**Setting:** {setting_line(rec.setting)}",
         "",
         f"{len(view.samples)} samples · {n_errors} {plural} · started {rec.started_at} · "
@@ -230,8 +233,8 @@ def sweep_rows(views: list[RunView]) -> tuple[list[str], list[list[str]]]:
         "prefill median (ms)",
         "decode median (ms)",
         "decode tokens/s",
-        "peak alloc (MB)",
-        "peak RSS (MB)",
+        "peak alloc (MiB)",
+        "peak RSS (MiB)",
         "harness overhead (%)",
         "loop samples/s",
     ]
@@ -249,6 +252,7 @@ def sweep_rows(views: list[RunView]) -> tuple[list[str], list[list[str]]]:
 
 def sweep_markdown(views: list[RunView], unfinished: list[str] | None = None) -> str:
     parts = [f"## evalkit sweep: {len(views)} settings", ""]
+    parts += [f"> **{b}**\n" for b in sweep_banners(views)]
     if views:
         common = {k: v for k, v in views[0].setting.items() if all(w.setting.get(k) == v for w in views)}
         if common:

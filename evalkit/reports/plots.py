@@ -113,7 +113,7 @@ def memory_plot(view: RunView) -> str | None:
     for y, v in enumerate(values):
         ax.text(v, y, f" {v:.0f}", va="center", fontsize=8)
     ax.invert_yaxis()
-    ax.set_xlabel("MB", fontsize=8)
+    ax.set_xlabel("MiB", fontsize=8)
     ax.set_title("peak memory", fontsize=9)
     return to_data_uri(fig)
 
@@ -162,7 +162,7 @@ def sweep_plots(views: list[RunView]) -> list[tuple[str, str]]:
     ax_mem.set_ylim(len(views) - 0.5, -0.5)
     if mem_keys:
         ax_mem.legend(fontsize=7)
-    ax_mem.set_xlabel("peak memory (MB)", fontsize=8)
+    ax_mem.set_xlabel("peak memory (MiB)", fontsize=8)
     for ax in (ax_lat, ax_tps, ax_mem):
         ax.grid(axis="x", alpha=0.3)
         ax.tick_params(labelsize=8)
@@ -191,19 +191,21 @@ def diff_plot(rows: list[tuple[str, float, float, float, bool]]) -> str | None:
 
 
 def history_plot(df, score_columns: list[str]) -> str | None:
-    """Score, latency and memory by revision/date, one line per (dtype, attn, device) setting."""
+    """Score, latency and memory by revision/date, one line per trend: runs comparable with each other
+    (evalkit.reports.history.COMPARABLE); a run that differs in limit, crops, budget or suites is another line."""
     if df is None or df.empty:
         return None
     panels = [(c, c) for c in score_columns] + [
         ("latency_e2e_median_ms", "median end-to-end latency (ms)"),
-        ("peak_memory_mb", "peak memory (MB)"),
+        ("peak_memory_mb", "peak memory (MiB)"),
     ]
     fig = Figure(figsize=(8, 2.2 * len(panels)))
     axes = fig.subplots(len(panels), 1, sharex=True, squeeze=False)[:, 0]
     x_labels = list(dict.fromkeys(df["point"]))
     x_of = {p: i for i, p in enumerate(x_labels)}
     for ax, (col, title) in zip(axes, panels, strict=True):
-        for i, (setting, group) in enumerate(df.groupby("setting_key", sort=True)):
+        key = "trend" if "trend" in df else "setting_key"
+        for i, (setting, group) in enumerate(df.groupby(key, sort=True)):
             xs = [x_of[p] for p in group["point"]]
             ys = group[col].astype(float).tolist()
             lo_col, hi_col = f"{col}_low", f"{col}_high"

@@ -1,0 +1,30 @@
+"""Where evalkit's files are, and the one Hydra composition of conf/ that the CLI, preflight and `pytest benchmarks/`
+all use (so that a setting means the same thing whichever way it is run)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+CONF_DIR = REPO_ROOT / "conf"
+CONFIG_NAME = "config"
+
+
+def compose(overrides: Sequence[str]):
+    """conf/config.yaml with `overrides` applied, checked against the structured schema (evalkit.settings):
+    an OmegaConf DictConfig. Hydra's global state is cleared before and after, so calls do not leak into each
+    other or into a later `@hydra.main` app."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from evalkit.settings import register_configs
+
+    register_configs()
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            return hydra_compose(config_name=CONFIG_NAME, overrides=list(overrides))
+    finally:
+        GlobalHydra.instance().clear()
