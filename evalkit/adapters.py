@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from evalkit.answers import parse_number
-from evalkit.suites import CHOICE_LETTERS
+from evalkit.samples import CHOICE_LETTERS
 
 # Part of every external suite's content hash: bump it when a row is mapped differently (question, answers, match),
 # so a run scored the new way is never compared silently with one scored the old way.

@@ -26,7 +26,7 @@ from PIL import Image, UnidentifiedImageError
 from evalkit.adapters import ADAPTER_VERSION, RowFields, Schema, SchemaError, detect_schema, row_fields
 from evalkit.errors import InputError, OutputError, SuiteError, one_line
 from evalkit.readers import ExternalSpec, Source, hf_source, parse_spec, tsv_source
-from evalkit.suites import _SPECIAL_TOKEN, Sample, Suite, _check_image
+from evalkit.samples import SPECIAL_TOKEN, Sample, Suite, check_image
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ class _ImageStore:
             return self.known[sha], sha
         name = f"{self.where}: {row}: image"
         try:
-            orientation = _check_image(data, name)
+            orientation = check_image(data, name)
             with Image.open(io.BytesIO(data)) as im:
                 fmt = im.format or "bin"
         except InputError as exc:
@@ -133,7 +133,7 @@ def _build(spec: ExternalSpec, source: Source) -> Suite:
             fields = row_fields(schema, values, source.columns)
         except ValueError as exc:
             raise SuiteError(f"{where}: {exc}") from None
-        special = _SPECIAL_TOKEN.search(fields.question)
+        special = SPECIAL_TOKEN.search(fields.question)
         if special:
             raise SuiteError(f"{where}: the question contains {special.group(0)!r}, special-token syntax")
         if not images:

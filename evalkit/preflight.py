@@ -51,7 +51,7 @@ def _key(setting: dict) -> tuple:
 
 def unsupported_reason(setting: dict) -> str | None:
     """Why this machine cannot run the dtype / attn / device of `setting`, or None; nothing is loaded."""
-    from evalkit.runner import check_runtime  # torch and transformers: imported when a plan is made
+    from evalkit.runtime import check_runtime  # torch and transformers: imported when a plan is made
 
     try:
         check_runtime(RuntimeConfig(dtype=setting["dtype"], attn=setting["attn"], device=str(setting["device"])))

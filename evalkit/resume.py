@@ -148,7 +148,7 @@ def suite_differences(record: RunRecord, cfg: EvalConfig) -> list[str]:
 
 def weight_differences(record: RunRecord, cfg: EvalConfig) -> list[str]:
     from evalkit.phi3v.hub import weights_fingerprint
-    from evalkit.runner import model_source
+    from evalkit.runtime import model_source
 
     recorded = (record.provenance.get("weights") or {}).get("sha256")
     now = weights_fingerprint(model_source(cfg.model, cfg.cache_dir).path)["sha256"]  # cached: the load reuses it

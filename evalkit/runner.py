@@ -23,10 +23,8 @@ from tqdm import tqdm
 from evalkit import distributed, interrupt, metrics, scaleout
 from evalkit.errors import EvalkitError, OutputError, UnsupportedSettingError
 from evalkit.measure import LoopClock, MemoryTracker, median_request, release_memory
-from evalkit.phi3v.attention import compile_unsupported_reason
-from evalkit.phi3v.checkpoints import cached_checkpoint
-from evalkit.phi3v.hub import ModelSource, resolve_model, weights_fingerprint
-from evalkit.phi3v.loading import check_setting, load_model, resolve_device, resolve_dtype
+from evalkit.phi3v.hub import weights_fingerprint
+from evalkit.phi3v.loading import load_model
 from evalkit.phi3v.processing import Phi3VProcessor
 from evalkit.pipeline import Prepared, check_samples, estimate_prompt_tokens, plan_batches
 from evalkit.provenance import environment
@@ -41,9 +39,11 @@ from evalkit.records import (
     utc_now,
     write_skipped_run,
 )
+from evalkit.reports import write_run_reports
 from evalkit.request import LoadedModel, Request, budgets, prefetcher, prompts_of, request_round, timed_request
 from evalkit.roofline import BatchFigures, model_shape, roofline
-from evalkit.settings import EvalConfig, ModelConfig, RuntimeConfig
+from evalkit.runtime import check_runtime, model_source, needs_mask
+from evalkit.settings import EvalConfig, RuntimeConfig
 from evalkit.suites import Sample, Suite, resolve_suites
 
 if TYPE_CHECKING:
@@ -66,36 +66,13 @@ class RunResult:
         return self.record.n_errors
 
 
-def model_source(model_cfg: ModelConfig, cache_dir: str | Path) -> ModelSource:
-    """The checkpoint a model config names; random-weight checkpoints are made on first use."""
-    if model_cfg.path:
-        return resolve_model(model_cfg.path, model_cfg.revision)
-    path = cached_checkpoint(cache_dir, model_cfg.random, family=model_cfg.family, seed=model_cfg.seed)
-    return ModelSource(path=path)
-
-
-def _masked(runtime: RuntimeConfig) -> bool:
-    # Left-padded batches carry an attention mask, and so does the static cache that runtime.compile uses.
-    return runtime.batch_size > 1 or runtime.compile
-
-
-def check_runtime(runtime: RuntimeConfig) -> torch.device:
-    """Raise UnsupportedSettingError if this machine cannot run the setting; nothing is loaded."""
-    device = resolve_device(runtime.device)
-    check_setting(runtime.attn, resolve_dtype(runtime.dtype), device, masked=_masked(runtime))
-    reason = compile_unsupported_reason(device) if runtime.compile else None
-    if reason:
-        raise UnsupportedSettingError(f"runtime.compile=true: {reason}")
-    return device
-
-
 def load(cfg: EvalConfig) -> LoadedModel:
     device = distributed.current().place(check_runtime(cfg.runtime))  # under torchrun: cuda:LOCAL_RANK
     source = model_source(cfg.model, cfg.cache_dir)
     start = time.perf_counter()
     model = load_model(
         source.path, dtype=cfg.runtime.dtype, attn_implementation=cfg.runtime.attn, device=device, source=source,
-        masked=_masked(cfg.runtime),
+        masked=needs_mask(cfg.runtime),
     )  # fmt: skip
     processor = Phi3VProcessor.from_pretrained(source.path, num_crops=cfg.runtime.num_crops)
     if device.type == "cuda":
@@ -383,7 +360,6 @@ def _reports_when_stopped(cfg: EvalConfig, run_dir: Path):
 
 def write_reports(run_dir: Path) -> None:
     """report.md and report.html of a stopped run; a failure to write them must not hide why the run stopped."""
-    from evalkit.reports import write_run_reports
 
     try:
         write_run_reports(run_dir)
@@ -565,8 +541,6 @@ def run(
         performance = _performance(writer.predictions, new, loaded, rt, state, memory)
         record = writer.finish(performance, order=order)
     if cfg.reports:
-        from evalkit.reports import write_run_reports
-
         write_run_reports(run_dir)
     return RunResult(run_dir, record)
 

@@ -1,4 +1,5 @@
-"""Labelled evaluation suites: the on-disk format, its validation, and the `Suite` / `Sample` types.
+"""Labelled evaluation suites: the on-disk format, its validation, and resolving suite specs (names, directories,
+`hf:` / `tsv:` benchmarks through evalkit.external). The `Sample` / `Suite` types live in evalkit.samples.
 
 A suite is a directory::
 
@@ -43,52 +44,42 @@ never compared silently with an old one. README edits do not change the hash.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import logging
 import os
-import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from PIL import Image, UnidentifiedImageError
+from PIL import UnidentifiedImageError
 
 from evalkit.errors import InputError, SuiteError
-from evalkit.phi3v.images import file_problem, open_image
+from evalkit.external import load_external
+from evalkit.phi3v.images import file_problem
+from evalkit.samples import (  # noqa: F401  (re-exported: evalkit.suites is where callers find the suite types)
+    CHOICE_LETTERS,
+    DEFAULT_TYPE,
+    INSTRUCTIONS,
+    MATCH_MODES,
+    QUESTION_TYPES,
+    SPECIAL_TOKEN,
+    TASK_TYPES,
+    TASKS,
+    Relation,
+    Sample,
+    Suite,
+    check_image,
+    question_text,
+)
 
 log = logging.getLogger(__name__)
 
-# vqa: one question about one image (or several) with a checkable answer; the standard benchmarks loaded through
-# `hf:` / `tsv:` specs (evalkit.external) are vqa suites, and a suite directory may be one too.
-TASKS = ("describe", "ocr", "compare", "vqa")
 MANIFEST = "manifest.jsonl"
 SUITE_JSON = "suite.json"
 EXTERNAL_PREFIXES = ("hf:", "tsv:")  # standard benchmark formats, loaded by evalkit.external
 
 # Where suite names are looked up; EVALKIT_DATASETS points the harness at another collection.
 DATASETS_DIR: Path = Path(os.environ.get("EVALKIT_DATASETS") or Path(__file__).resolve().parents[1] / "datasets")
-
-QUESTION_TYPES = ("transcription", "short_answer", "multiple_choice", "yes_no", "free_form")
-# OCR keeps to types scored by character error rate (its primary metric, located_cer, exists for both).
-TASK_TYPES = {
-    "ocr": ("transcription", "short_answer"),
-    "describe": ("free_form", "short_answer", "multiple_choice", "yes_no"),
-    "compare": ("free_form", "short_answer", "multiple_choice", "yes_no"),
-    "vqa": ("short_answer", "multiple_choice", "yes_no"),
-}
-DEFAULT_TYPE = {"ocr": "transcription", "describe": "free_form", "compare": "free_form", "vqa": "short_answer"}
-# How a short answer is compared (evalkit.metrics): vqa, contains and contains_formula are the TextVQA and OCRBench
-# metrics of the standard-benchmark adapters (evalkit.adapters).
-MATCH_MODES = ("exact", "anls", "number", "time", "vqa", "contains", "contains_formula")
-CHOICE_LETTERS = "ABCDEFGH"
-# What the harness appends to the question of each type (prompts ask for the answer alone, as plain text).
-INSTRUCTIONS = {
-    "short_answer": "Answer with a single word, number or short phrase.",
-    "multiple_choice": "Answer with the letter of the correct option.",
-    "yes_no": "Answer yes or no.",
-}
 
 # Which manifest fields each question type accepts / requires, besides the common ones.
 _COMMON = {"id", "images", "question", "tags", "type"}
@@ -111,71 +102,6 @@ _REMOVED_FIELDS = {
     "fields": "field 'fields' is no longer supported: ask one field per sample (type 'short_answer' with 'answers')"
 }
 _SUITE_KEYS = ("name", "task", "version", "description")
-# The Phi-3 tokenizer's special-token syntax (<|image_1|>, <|image|>, <|end|>, <|user|> ...). The harness writes the
-# image tags and the chat format itself; inside a question such text would re-tag images or end the turn early.
-_SPECIAL_TOKEN = re.compile(r"<\|[^<>|\s]*\|>")
-_EXIF_ORIENTATION = 0x0112
-
-
-@dataclass(frozen=True)
-class Relation:
-    """A keyword group whose roles must all be named in one sentence (e.g. the object and how it changed)."""
-
-    roles: tuple[tuple[str, tuple[str, ...]], ...]  # (role name, alternatives), in manifest order
-    order: tuple[str, ...] = ()  # roles that must appear in this order within the sentence
-
-    def to_json(self) -> dict:
-        out: dict = {name: list(alts) for name, alts in self.roles}
-        if self.order:
-            out["order"] = list(self.order)
-        return out
-
-
-@dataclass(frozen=True)
-class Sample:
-    """One question about one or more images, with the labels its question type is scored against."""
-
-    id: str
-    suite: str
-    task: str
-    images: tuple[Path, ...]  # absolute paths
-    question: str
-    type: str = ""  # one of QUESTION_TYPES; empty: the task's default
-    reference: str | None = None
-    answers: tuple[str, ...] = ()
-    choices: tuple[str, ...] = ()
-    match: str = "exact"
-    keywords: tuple[tuple[str, ...] | Relation, ...] = ()
-    forbidden: tuple[str, ...] = ()
-    case_sensitive: bool = False
-    tags: dict[str, str] = field(default_factory=dict)
-    line: int = 0  # manifest line, for messages
-
-    def __post_init__(self) -> None:
-        if not self.type:
-            object.__setattr__(self, "type", DEFAULT_TYPE.get(self.task, ""))
-
-
-def question_text(sample: Sample) -> str:
-    """The question as the model reads it: the manifest question, the options of a multiple-choice question
-    (one per line, "A. text"), and the answer instruction of its type."""
-    parts = [sample.question.strip()]
-    if sample.type == "multiple_choice":
-        parts += [f"{CHOICE_LETTERS[i]}. {choice}" for i, choice in enumerate(sample.choices)]
-    if sample.type in INSTRUCTIONS:
-        parts.append(INSTRUCTIONS[sample.type])
-    return "\n".join(parts)
-
-
-@dataclass(frozen=True)
-class Suite:
-    name: str
-    task: str
-    version: str
-    description: str
-    path: Path
-    content_hash: str
-    samples: tuple[Sample, ...]
 
 
 def _display(path: Path) -> str:
@@ -303,7 +229,7 @@ def _parse_sample(raw: dict, task: str, suite_name: str, suite_dir: Path, line: 
             raise ValueError(f"image path {rel!r} leads outside the suite directory (to {resolved})")
         images.append(resolved)
     question = _str(raw["question"], "question")
-    special = _SPECIAL_TOKEN.search(question)
+    special = SPECIAL_TOKEN.search(question)
     if special:
         raise ValueError(
             f"field 'question' contains {special.group(0)!r}, special-token syntax; write plain text"
@@ -341,25 +267,6 @@ def _parse_sample(raw: dict, task: str, suite_name: str, suite_dir: Path, line: 
         tags=tags,
         line=line,
     )
-
-
-def _check_image(data: bytes, name: str) -> int | None:
-    """Catch unreadable, truncated or oversized files up front, cheaply; return the EXIF orientation, if any.
-
-    The pixel limit is checked on the header, before any decoding. PNG: verify() checks every chunk's CRC
-    without decoding pixels. Other formats (JPEG) are decoded in draft mode (1/8 scale), which still reads
-    the whole compressed stream, so truncation is caught.
-    """
-    with open_image(io.BytesIO(data), name) as im:
-        if im.format == "PNG":
-            exif = Image.Exif()
-            exif.load(im.info.get("exif", b""))  # an eXIf chunk seen while opening; verify() must come first
-            im.verify()
-        else:
-            exif = im.getexif()
-            im.draft(im.mode, (max(1, im.width // 8), max(1, im.height // 8)))
-            im.load()
-    return exif.get(_EXIF_ORIENTATION)
 
 
 def load_suite(path: str | Path) -> Suite:
@@ -409,7 +316,7 @@ def load_suite(path: str | Path) -> Suite:
                 raise SuiteError(f"{where}:{lineno}: image {_display(img)} {problem}")
             data = img.read_bytes()
             try:
-                orientation = _check_image(data, f"image {_display(img)}")
+                orientation = check_image(data, f"image {_display(img)}")
             except InputError as exc:
                 raise SuiteError(f"{where}:{lineno}: {exc}") from None
             except UnidentifiedImageError:
@@ -470,8 +377,6 @@ def resolve_suites(specs: Sequence[str], root: Path | None = None) -> list[Suite
         candidate = Path(spec)
         named = base / spec
         if spec.startswith(EXTERNAL_PREFIXES):
-            from evalkit.external import load_external  # imported lazily: it needs `datasets` / pandas
-
             suites.append(load_external(spec))
         elif os.sep not in spec and "/" not in spec and (named / SUITE_JSON).is_file():
             suites.append(load_suite(named))

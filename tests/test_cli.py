@@ -218,12 +218,12 @@ def test_write_failures_are_one_line_and_leave_a_true_record(tmp_path, monkeypat
     assert record.status == "failed" and record.error == "OSError: [Errno 28] No space left on device"
     monkeypatch.undo()
 
-    import evalkit.reports
+    import evalkit.runner
 
     def reports_fail(run_dir):
         raise OSError(28, "No space left on device", str(run_dir / "report.html"))
 
-    monkeypatch.setattr(evalkit.reports, "write_run_reports", reports_fail, raising=False)
+    monkeypatch.setattr(evalkit.runner, "write_run_reports", reports_fail)
     shutil.rmtree(tmp_path / "runs")
     assert _main(tmp_path) == 2
     err = capsys.readouterr().err.strip()

@@ -103,7 +103,7 @@ class Phi3VForCausalLM(Phi3ForCausalLM):
     """A native Phi-3 language model whose prompt embeddings carry CLIP image features at the image positions.
 
     Image positions are the tokens equal to `image_token_id` (`<|image|>`) or negative (the published processor's
-    `-k` marking), so inputs from either processor work. Build it with `from_pretrained` (see `evalkit.phi3v.loading`).
+    `-k` marking), so inputs from either processor work. Load it with `evalkit.phi3v.load_model` (evalkit.phi3v.loading).
     """
 
     def __init__(self, config: Phi3Config, vision_config: CLIPVisionConfig, embedding: ImageEmbeddingConfig):
@@ -114,13 +114,11 @@ class Phi3VForCausalLM(Phi3ForCausalLM):
         self.decoding: dict = {}  # filled by the loader: the decoding configuration generate() uses, for records
 
     @classmethod
-    def from_pretrained(
-        cls, path_or_repo_id, revision=None, *, dtype="float32", attn_implementation="sdpa", device="cpu"
-    ):
-        from evalkit.phi3v.loading import load_model
-
-        return load_model(
-            path_or_repo_id, revision=revision, dtype=dtype, attn_implementation=attn_implementation, device=device
+    def from_pretrained(cls, *args, **kwargs):
+        # transformers' own loader would read the published checkpoint without evalkit's key mapping and checks.
+        raise TypeError(
+            "Phi3VForCausalLM is loaded with evalkit.phi3v.load_model(path_or_repo_id, revision=..., dtype=..., "
+            "attn_implementation=..., device=...), which maps the published key names and checks the checkpoint"
         )
 
     def image_positions(self, input_ids: torch.Tensor) -> torch.Tensor:

@@ -136,16 +136,6 @@ class Comparison:
     def failed(self) -> bool:
         return any(p.failed for p in self.pairs)
 
-    def to_markdown(self) -> str:
-        from evalkit.reports.compare_render import comparison_markdown  # avoid a cycle
-
-        return comparison_markdown(self)
-
-    def to_html(self) -> str:
-        from evalkit.reports.compare_render import comparison_html
-
-        return comparison_html(self)
-
 
 def _index(samples: list[Prediction]) -> dict[tuple[str, str], Prediction]:
     return {(p.suite, p.sample_id): p for p in samples}
