@@ -3,12 +3,19 @@ all use (so that a setting means the same thing whichever way it is run)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CONF_DIR = REPO_ROOT / "conf"
 CONFIG_NAME = "config"
+
+
+def file_slug(text: object, default: str) -> str:
+    """`text` as one safe file or directory name (run directories, baselines, benchmark suites): runs of other
+    characters become "-", leading/trailing "-" and "." go; `default` when nothing is left."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", str(text)).strip("-.") or default
 
 
 def compose(overrides: Sequence[str]):

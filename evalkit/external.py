@@ -16,7 +16,6 @@ import io
 import json
 import logging
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from typing import Any
 from PIL import Image, UnidentifiedImageError
 
 from evalkit.adapters import ADAPTER_VERSION, RowFields, Schema, SchemaError, detect_schema, row_fields
+from evalkit.config import file_slug
 from evalkit.errors import InputError, OutputError, SuiteError, one_line
 from evalkit.readers import ExternalSpec, Source, hf_source, parse_spec, tsv_source
 from evalkit.samples import SPECIAL_TOKEN, Sample, Suite, check_image
@@ -188,7 +188,7 @@ def _suite(spec: ExternalSpec, source: Source, schema: Schema, rows: list[_Row])
         h.update(row.digest)
         for _, sha in row.images:
             h.update(bytes.fromhex(sha))
-    name = re.sub(r"[^A-Za-z0-9._-]+", "-", spec.options.get("name") or source.base_name).strip("-.") or "benchmark"
+    name = file_slug(spec.options.get("name") or source.base_name, "benchmark")
     samples = tuple(
         Sample(
             id=sample_id,

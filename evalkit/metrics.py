@@ -55,7 +55,7 @@ free_form (describe, compare)
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import jiwer
@@ -420,7 +420,13 @@ def token_budget(sample: Sample, count_tokens: Callable[[str], int]) -> int:
     return max(budget, FREE_FORM_MIN_TOKENS) if sample.type == "free_form" else budget
 
 
-def aggregate(scores: Sequence[dict[str, float]], *, seed: int = 0) -> dict[str, Estimate]:
-    """Mean and bootstrap CI (evalkit.stats) of each metric over the samples that have it."""
+def estimates(values_by_metric: Mapping[str, Sequence[float]], *, seed: int = DEFAULT_SEED) -> dict[str, Estimate]:
+    """Mean and bootstrap CI (evalkit.stats) of each metric's values: the one summary of scores that run records,
+    reports and gates read."""
+    return {name: bootstrap_mean_ci(list(values), seed=seed) for name, values in sorted(values_by_metric.items())}
+
+
+def aggregate(scores: Sequence[dict[str, float]], *, seed: int = DEFAULT_SEED) -> dict[str, Estimate]:
+    """`estimates` over per-sample score dicts, each metric over the samples that have it."""
     names = sorted({name for s in scores for name in s})
-    return {name: bootstrap_mean_ci([s[name] for s in scores if name in s], seed=seed) for name in names}
+    return estimates({name: [s[name] for s in scores if name in s] for name in names}, seed=seed)

@@ -24,6 +24,7 @@ from evalkit import distributed, interrupt, metrics, scaleout
 from evalkit.errors import EvalkitError, OutputError, UnsupportedSettingError
 from evalkit.measure import LoopClock, MemoryTracker, median_request, release_memory
 from evalkit.phi3v.hub import weights_fingerprint
+from evalkit.phi3v.images import CROP_SIZE
 from evalkit.phi3v.loading import load_model
 from evalkit.phi3v.processing import Phi3VProcessor
 from evalkit.pipeline import Prepared, check_samples, estimate_prompt_tokens, plan_batches
@@ -232,7 +233,7 @@ def _predictions(loaded, samples, prompts, requests: list[Request], limits, stat
             batch_size=len(samples), retry=retry, batch_id=batch_id, repeats_differ=differ,
         )  # fmt: skip
     if "image_sizes" in inputs:
-        crops = int(sum(1 + (h // 336) * (w // 336) for h, w in inputs["image_sizes"].tolist()))
+        crops = int(sum(1 + (h // CROP_SIZE) * (w // CROP_SIZE) for h, w in inputs["image_sizes"].tolist()))
     else:
         crops = 0
     prompt_tokens = [int(n) for n in prompt_lengths]

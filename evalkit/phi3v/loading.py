@@ -16,8 +16,9 @@ from evalkit.phi3v.attention import check_attention, flash_attn_version, impleme
 from evalkit.phi3v.config import load_config
 from evalkit.phi3v.hub import ModelSource, resolve_model, weight_files
 from evalkit.phi3v.modeling import DEFAULT_IMAGE_TOKEN_ID, Phi3VForCausalLM
+from evalkit.settings import DTYPE_NAMES
 
-DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+DTYPES = {name: getattr(torch, name) for name in DTYPE_NAMES}  # the names are evalkit.settings'
 __all__ = ["check_setting", "flash_attn_version", "load_model", "resolve_device", "resolve_dtype"]
 # Published checkpoints may carry this alias of embed_tokens (the remote code shared the module); same tensor.
 _ALIASES = {"model.vision_embed_tokens.wte.weight": "model.embed_tokens.weight"}

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import tempfile
 import warnings
 from collections.abc import Iterable
 from datetime import datetime, timezone
 from pathlib import Path
 
+from evalkit.config import file_slug
 from evalkit.errors import EvalkitError, OutputError
 from evalkit.records.schema import (
     RUN_FILE,
@@ -69,8 +69,7 @@ def _fsync_dir(directory: Path) -> None:
 
 
 def _safe_name(name: str) -> str:
-    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.")
-    return cleaned or "run"
+    return file_slug(name, "run")
 
 
 def make_run_dir(root: Path, name: str, now: datetime | None = None) -> Path:

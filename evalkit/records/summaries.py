@@ -6,16 +6,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from evalkit.metrics import yes_no_f1_estimate
+from evalkit.metrics import estimates, yes_no_f1_estimate
 from evalkit.records.schema import PHASES, Prediction
-from evalkit.stats import DEFAULT_SEED, Stats, bootstrap_mean_ci
+from evalkit.stats import DEFAULT_SEED, Stats
 
 
 def _estimates(values_by_metric: dict[str, list[float]]) -> dict[str, dict]:
-    return {
-        metric: bootstrap_mean_ci(values, seed=DEFAULT_SEED).to_dict()
-        for metric, values in sorted(values_by_metric.items())
-    }
+    return {metric: estimate.to_dict() for metric, estimate in estimates(values_by_metric).items()}
 
 
 def _yes_no_estimates(preds: list[Prediction]) -> dict[str, dict]:

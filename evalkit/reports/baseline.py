@@ -8,10 +8,10 @@ keep images or per-sample timings, so it stays small enough to commit (see docs/
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from evalkit.config import file_slug
 from evalkit.errors import EvalkitError, OutputError
 from evalkit.record_types import check_baseline_sample
 from evalkit.records import (
@@ -38,7 +38,7 @@ def answer_sha256(answer: str | None) -> str | None:
 
 
 def _file_name(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", str(text)).strip("-.") or "baseline"
+    return file_slug(text, "baseline")
 
 
 def _sample_row(p: Prediction) -> dict:

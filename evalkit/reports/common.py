@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from evalkit.metrics import METRICS, PRIMARY_METRIC
 from evalkit.records import Prediction, RunRecord, summarize
 from evalkit.stats import Estimate
 
 SETTING_KEYS = ("model", "revision", "dtype", "attn", "device", "batch_size", "max_new_tokens", "num_crops")
 LATENCY_PHASES = ("end_to_end", "preprocess", "prefill", "decode")
 MEMORY_KEYS = ("peak_allocated", "peak_reserved", "peak_rss", "rss_growth")
-# Fallback when evalkit.metrics is absent or does not know a metric: error rates go down, the rest up.
+# For a metric evalkit.metrics does not know (a record from another version): error rates go down, the rest up.
 _LOWER_IS_BETTER_HINTS = ("cer", "wer", "rate", "error", "latency")
-_FALLBACK_PRIMARY = {"ocr": "located_cer", "describe": "score", "compare": "score", "vqa": "score"}
 
 
 @dataclass(frozen=True)
@@ -27,13 +28,8 @@ class MetricMeta:
 
 
 def metric_info(name: str) -> MetricMeta:
-    """MetricInfo from evalkit.metrics when available (imported lazily), else a conservative guess."""
-    try:
-        from evalkit.metrics import METRICS  # optional dependency of the reports
-
-        info = METRICS.get(name)
-    except ImportError:
-        info = None
+    """The metric's registry entry (evalkit.metrics.METRICS); for a name it does not know, a conservative guess."""
+    info = METRICS.get(name)
     if info is not None:
         hib = None if info.higher_is_better is None else bool(info.higher_is_better)
         return MetricMeta(info.name, hib, str(info.unit), str(info.description))
@@ -54,12 +50,7 @@ def better(metric: str) -> str:
 
 def primary_metric(task: str, available: list[str] | None = None) -> str | None:
     """The task's primary metric (evalkit.metrics.PRIMARY_METRIC), or the first available metric."""
-    try:
-        from evalkit.metrics import PRIMARY_METRIC
-
-        primary = PRIMARY_METRIC.get(task)
-    except ImportError:
-        primary = _FALLBACK_PRIMARY.get(task)
+    primary = PRIMARY_METRIC.get(task)
     if available is None or primary in available:
         return primary
     return sorted(available)[0] if available else None
@@ -225,3 +216,11 @@ def shorten(text: str | None, limit: int = 200) -> str:
         return ""
     text = " ".join(str(text).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def append_step_summary(markdown: str) -> None:
+    """Add `markdown` to the GitHub Actions job summary when the job has one (GITHUB_STEP_SUMMARY)."""
+    target = os.environ.get("GITHUB_STEP_SUMMARY")
+    if target:
+        with open(target, "a", encoding="utf-8") as fh:
+            fh.write(markdown + "\n")

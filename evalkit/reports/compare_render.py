@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 
 import pandas as pd
 
 from evalkit.records import atomic_write_text
 from evalkit.reports import plots
-from evalkit.reports.common import arrow, fmt, fmt_estimate, md_table, setting_line, shorten
+from evalkit.reports.common import append_step_summary, arrow, fmt, fmt_estimate, md_table, setting_line, shorten
 from evalkit.reports.comparison import Comparison, PairComparison, SampleChange
 from evalkit.reports.html import df_html, esc, img, page
 
@@ -181,8 +180,5 @@ def write_comparison(comp: Comparison, out_dir: Path) -> tuple[Path, Path]:
     md_path, html_path = out_dir / "compare.md", out_dir / "compare.html"
     atomic_write_text(md_path, md)
     atomic_write_text(html_path, comparison_html(comp))
-    target = os.environ.get("GITHUB_STEP_SUMMARY")
-    if target:
-        with open(target, "a", encoding="utf-8") as fh:
-            fh.write(md + "\n")
+    append_step_summary(md)
     return md_path, html_path

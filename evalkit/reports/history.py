@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import re
 import warnings
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import pandas as pd
 from evalkit.errors import EvalkitError
 from evalkit.records import RecordWarning, atomic_write_text, find_runs, load_run
 from evalkit.reports import plots
-from evalkit.reports.baseline import load_baseline
+from evalkit.reports.baseline import baseline_path, load_baseline
 from evalkit.reports.common import RunView, fmt, md_table
 
 BASE_COLUMNS = ["date", "kind", "name", "revision", "commit", "dtype", "attn", "device", "n", "limit", "num_crops",
@@ -119,7 +118,7 @@ def _views(model: str, runs_root: Path, baselines_root: Path) -> list[RunView]:
             continue
         if record.setting.get("model") == model and record.status == "complete":
             views.append(RunView(path=run_dir, kind="run", record=record, samples=preds))
-    model_dir = Path(baselines_root) / re.sub(r"[^A-Za-z0-9._-]+", "-", model)
+    model_dir = baseline_path(model, root=Path(baselines_root)).parent  # where `baseline save` writes them
     for path in sorted(model_dir.glob("*.json")) if model_dir.is_dir() else []:
         try:
             view = load_baseline(path)

@@ -16,7 +16,16 @@ import pandas as pd
 from evalkit.records import atomic_write_text
 from evalkit.reports import plots
 from evalkit.reports.baseline import load_run_or_baseline
-from evalkit.reports.common import RunView, better, fmt, fmt_estimate, metric_info, setting_line, shorten
+from evalkit.reports.common import (
+    RunView,
+    append_step_summary,
+    better,
+    fmt,
+    fmt_estimate,
+    metric_info,
+    setting_line,
+    shorten,
+)
 from evalkit.reports.console import random_weights_banner, sweep_banners
 from evalkit.reports.markdown import (
     PERF_HEADERS,
@@ -222,13 +231,6 @@ def sweep_html(views: list[RunView], unfinished: list[str] | None = None) -> str
     return page("evalkit sweep", body)
 
 
-def _append_step_summary(markdown: str) -> None:
-    target = os.environ.get("GITHUB_STEP_SUMMARY")
-    if target:
-        with open(target, "a", encoding="utf-8") as fh:
-            fh.write(markdown + "\n")
-
-
 def write_run_reports(run_dir: Path) -> tuple[Path, Path]:
     """report.md and report.html in `run_dir`, from the run directory alone."""
     run_dir = Path(run_dir)
@@ -237,7 +239,7 @@ def write_run_reports(run_dir: Path) -> tuple[Path, Path]:
     md_path, html_path = run_dir / "report.md", run_dir / "report.html"
     atomic_write_text(md_path, md)
     atomic_write_text(html_path, run_html(view))
-    _append_step_summary(md)
+    append_step_summary(md)
     return md_path, html_path
 
 
@@ -251,5 +253,5 @@ def write_sweep_report(out_dir: Path, run_dirs: list[Path], unfinished: list[str
     md_path, html_path = out_dir / "sweep.md", out_dir / "sweep.html"
     atomic_write_text(md_path, md)
     atomic_write_text(html_path, sweep_html(views, unfinished))
-    _append_step_summary(md)
+    append_step_summary(md)
     return md_path, html_path
