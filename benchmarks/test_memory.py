@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from evalkit.gates import memory_budget
+from evalkit.gates import default_memory_tolerance, memory_budget
 from evalkit.reports.baseline import load_run_or_baseline
 
 pytestmark = pytest.mark.memory
@@ -20,7 +20,7 @@ def test_memory_within_budget(bench, setting):
         pytest.fail(f"{setting}: no evidence to judge memory: {problems[0][1]}", pytrace=False)
     device = str(evaluation.record.setting.get("device", ""))
     tolerance = bench.options.memory_tolerance
-    tolerance = float(tolerance) if tolerance is not None else (0.05 if device.startswith("cuda") else 0.25)
+    tolerance = float(tolerance) if tolerance is not None else default_memory_tolerance(device)
     check = memory_budget(
         baseline.record.performance,
         baseline.record.setting,

@@ -119,3 +119,55 @@ def memory_budget(
         f"{limit:.0f} MiB){suffix}"
     )
     return MemoryCheck(now <= limit, message)
+
+
+def default_memory_tolerance(device: str) -> float:
+    """Allowed peak-memory growth over the baseline when none is given: CUDA's allocator peak is exact to the byte;
+    the CPU's RSS growth moves with the allocator and the OS, so it gets a wider band."""
+    return 0.05 if str(device).startswith("cuda") else 0.25
+
+
+@dataclass(frozen=True)
+class QualityVerdict:
+    """The quality gate's verdict for one suite of one setting: `ok`, or why not in `message` (several lines)."""
+
+    ok: bool
+    message: str = ""
+
+
+def _worst_samples(pair, suite: str, n: int = 5) -> list[str]:
+    rows = sorted((c for c in pair.changes if c.suite == suite and c.badness > 0), key=lambda c: -c.badness)
+    return [
+        f"  {c.sample_id}: {c.metric} {c.reference_score:.3f} -> {c.candidate_score:.3f}"
+        f"  baseline {c.reference_answer!r} / now {c.candidate_answer if c.candidate_error is None else c.candidate_error!r}"
+        for c in rows[:n]
+    ]
+
+
+def quality(pair, suite: str, *, setting: str, baseline_name: str, setting_differences: str = "") -> QualityVerdict:
+    """Quality of `suite` in a baseline-vs-run comparison (evalkit.reports.comparison's PairComparison): it fails on
+    no evidence (the comparison's problems: incomplete, partial or changed-content sides), on a metric whose paired
+    interval shows a real drop, and on a newly failing sample."""
+    tail = [f"  {setting_differences}"] if setting_differences else []
+    problems = pair.problems_for(suite)
+    if problems:
+        lines = [f"{setting} {suite}: no evidence to judge against {baseline_name}"]
+        return QualityVerdict(False, "\n".join(lines + [f"  {p}" for p in problems] + tail))
+    failing = [m for m in pair.metrics if m.suite == suite and m.fails]
+    new_errors = [e for e in pair.new_errors if e.startswith(f"{suite}/")]
+    if not (failing or new_errors):
+        return QualityVerdict(True)
+    lines = [f"{setting} {suite}: quality regression against {baseline_name}"]
+    for m in failing:
+        lines.append(
+            f"  {m.metric} ({'higher' if m.higher_is_better else 'lower'} is better): "
+            f"baseline {m.reference.mean:.3f} (n={m.reference.n}) -> now {m.candidate.mean:.3f} (n={m.candidate.n}), "
+            f"paired diff {m.diff.mean:+.3f} "
+            f"[95% CI {m.diff.low:+.3f}, {m.diff.high:+.3f}] over {m.diff.n} samples"
+        )
+    lines += [f"  newly failing: {e}" for e in new_errors]
+    lines += tail
+    lines += [f"  note: {note}" for note in pair.notes]
+    lines.append("  worst samples:")
+    lines += _worst_samples(pair, suite)
+    return QualityVerdict(False, "\n".join(lines))

@@ -231,3 +231,31 @@ def test_cpu_memory_budgets_the_rss_growth_not_what_earlier_work_left():
     assert not memory_budget(alone, CPU, grown(470.0, 1400.0), CPU, tolerance=0.25).ok  # a real growth fails
     # A baseline recorded before rss_growth existed is compared on peak_rss, as before.
     assert memory_budget(perf(1000.0), CPU, grown(400.0, 1100.0), CPU, tolerance=0.25).message.startswith("peak_rss")
+
+
+def test_quality_verdict_fails_on_no_evidence_and_on_a_real_drop():
+    from types import SimpleNamespace as NS
+
+    from evalkit.gates import default_memory_tolerance, quality
+
+    est = NS(mean=0.5, n=10, low=-0.3, high=-0.1)
+    drop = NS(suite="ocr", metric="score", fails=True, higher_is_better=True, reference=est, candidate=est, diff=est)
+    change = NS(suite="ocr", sample_id="s1", metric="score", badness=1.0, reference_score=1.0, candidate_score=0.0,
+                reference_answer="a", candidate_answer="b", candidate_error=None)  # fmt: skip
+
+    def pair(problems=(), metrics=(), new_errors=()):
+        return NS(problems_for=lambda suite: list(problems), metrics=list(metrics), new_errors=list(new_errors),
+                  changes=[change], notes=[])  # fmt: skip
+
+    assert quality(pair(), "ocr", setting="s", baseline_name="b.json").ok
+    no_evidence = quality(pair(problems=["partial"]), "ocr", setting="s", baseline_name="b.json")
+    assert not no_evidence.ok and no_evidence.message.startswith("s ocr: no evidence to judge against b.json")
+    regression = quality(pair(metrics=[drop]), "ocr", setting="s", baseline_name="b.json", setting_differences="x")
+    assert (
+        not regression.ok
+        and "quality regression" in regression.message
+        and "s1: score 1.000 -> 0.000" in regression.message
+    )
+    newly = quality(pair(new_errors=["ocr/s2", "describe/s3"]), "ocr", setting="s", baseline_name="b.json")
+    assert "newly failing: ocr/s2" in newly.message and "describe/s3" not in newly.message
+    assert default_memory_tolerance("cuda:1") == 0.05 and default_memory_tolerance("cpu") == 0.25
