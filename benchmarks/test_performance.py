@@ -17,6 +17,7 @@ import torch
 
 from evalkit import runner
 from evalkit.measure import MemoryTracker, median_request
+from evalkit.request import Request
 
 pytestmark = pytest.mark.performance
 
@@ -28,7 +29,7 @@ def test_latency(bench, setting, suite, benchmark):
     batches = runner.plan(loaded, samples, cfg.runtime)
     _, failed = runner.check_images(loaded, samples, runner.prompts_of(samples))  # untimed, before the rounds
     assert not failed, f"{setting} {suite}: unreadable images: {[p.error for p in failed.values()][:3]}"
-    rounds: list[list[runner.Request]] = []
+    rounds: list[list[Request]] = []
 
     def answer_sample_set():
         rounds.append(runner.request_round(loaded, batches, cfg.runtime))

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from evalkit import cli, runner
+from evalkit import answering, cli, runner
 from evalkit.records import load_run
 
 pytestmark = pytest.mark.slow
@@ -157,7 +157,7 @@ def test_failed_samples_exit_one(tmp_path, monkeypatch, capsys):
     def broken(*_args, **_kwargs):
         raise RuntimeError("CUDA out of memory")
 
-    monkeypatch.setattr(runner, "_generate_once", broken)
+    monkeypatch.setattr(answering, "_generate_once", broken)
     assert _main(tmp_path) == cli.EXIT_SAMPLES_FAILED
     assert "1 samples, 1 failed" in capsys.readouterr().out
 
@@ -171,7 +171,7 @@ def test_signal_during_a_batch_stops_after_it(tmp_path, monkeypatch, capsys):
             os.kill(os.getpid(), signal.SIGINT)  # arrives mid-batch: noted, the batch still completes
         return real(loaded, batch, rt, *args)
 
-    monkeypatch.setattr(runner, "predict", signal_in_second_batch)
+    monkeypatch.setattr(answering, "predict", signal_in_second_batch)
     assert _main(tmp_path, "limit=5") == 130
     (run_dir,) = run_dirs(tmp_path)
     record, predictions = load_run(run_dir)

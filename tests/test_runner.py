@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import pytest
 
-from evalkit import cli, metrics, runner
+from evalkit import answering, cli, metrics, runner
 from evalkit.errors import ConfigError, UnsupportedSettingError
 from evalkit.records import SCHEMA_VERSION, load_run
 from evalkit.settings import EvalConfig, ModelConfig, RuntimeConfig
@@ -74,7 +74,7 @@ def test_corrupt_image_is_recorded_and_the_run_goes_on(tmp_path, monkeypatch):
 
 
 def test_generation_error_fails_only_its_batch(tmp_path, monkeypatch):
-    real = runner.timed_request
+    real = answering.timed_request
     calls = {"n": 0}
 
     def flaky(*args, **kwargs):
@@ -83,7 +83,7 @@ def test_generation_error_fails_only_its_batch(tmp_path, monkeypatch):
             raise RuntimeError("CUDA out of memory. Tried to allocate 20.00 GiB")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(runner, "timed_request", flaky)
+    monkeypatch.setattr(answering, "timed_request", flaky)
     result = runner.run(_config(tmp_path))
     record, predictions = load_run(result.run_dir)
     assert record.n_errors == 1 and record.n_samples == 4
@@ -102,7 +102,7 @@ def test_interrupted_run_keeps_finished_samples(tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(runner, "predict", interrupt_third)
+    monkeypatch.setattr(answering, "predict", interrupt_third)
     with pytest.raises(KeyboardInterrupt):
         runner.run(_config(tmp_path))
     (run_dir,) = list((tmp_path / "runs").glob("*/*"))
@@ -200,6 +200,6 @@ def test_answer_ids_cut_at_stop_or_budget():
     import torch
 
     row = torch.tensor([5, 6, 7, 99, 8, 9])
-    assert runner._answer_ids(row, {99}, 6) == ([5, 6, 7], False)
-    assert runner._answer_ids(row, {99}, 2) == ([5, 6], True)  # the budget cut it off
-    assert runner._answer_ids(row, {99}, 3) == ([5, 6, 7], True)  # the stop token came one step too late
+    assert answering._answer_ids(row, {99}, 6) == ([5, 6, 7], False)
+    assert answering._answer_ids(row, {99}, 2) == ([5, 6], True)  # the budget cut it off
+    assert answering._answer_ids(row, {99}, 3) == ([5, 6, 7], True)  # the stop token came one step too late
