@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.metrics import METRICS, PRIMARY_METRIC
-from evalkit.records import Prediction, RunRecord, summarize
+from evalkit.records import Prediction, RunRecord, atomic_write_text, summarize
 from evalkit.stats import Estimate
 
 SETTING_KEYS = ("model", "revision", "dtype", "attn", "device", "batch_size", "max_new_tokens", "num_crops")
@@ -224,3 +224,15 @@ def append_step_summary(markdown: str) -> None:
     if target:
         with open(target, "a", encoding="utf-8") as fh:
             fh.write(markdown + "\n")
+
+
+def write_report_pair(out_dir: Path, stem: str, markdown: str, html: str) -> tuple[Path, Path]:
+    """How every report (run, sweep, comparison) is written: <stem>.md and <stem>.html in `out_dir`, each atomically
+    (a reader never sees half a file), and the markdown added to the CI job summary."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    md_path, html_path = out_dir / f"{stem}.md", out_dir / f"{stem}.html"
+    atomic_write_text(md_path, markdown)
+    atomic_write_text(html_path, html)
+    append_step_summary(markdown)
+    return md_path, html_path

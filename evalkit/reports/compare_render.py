@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from evalkit.records import atomic_write_text
 from evalkit.reports import plots
-from evalkit.reports.common import append_step_summary, arrow, fmt, fmt_estimate, md_table, setting_line, shorten
+from evalkit.reports.common import arrow, fmt, fmt_estimate, md_table, setting_line, shorten, write_report_pair
 from evalkit.reports.comparison import Comparison, PairComparison, SampleChange
 from evalkit.reports.html import df_html, esc, img, page
 
@@ -174,11 +173,4 @@ def comparison_html(comp: Comparison) -> str:
 
 def write_comparison(comp: Comparison, out_dir: Path) -> tuple[Path, Path]:
     """compare.md and compare.html in `out_dir` (appends the markdown to GITHUB_STEP_SUMMARY when set)."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    md = comparison_markdown(comp)
-    md_path, html_path = out_dir / "compare.md", out_dir / "compare.html"
-    atomic_write_text(md_path, md)
-    atomic_write_text(html_path, comparison_html(comp))
-    append_step_summary(md)
-    return md_path, html_path
+    return write_report_pair(out_dir, "compare", comparison_markdown(comp), comparison_html(comp))

@@ -13,18 +13,17 @@ from pathlib import Path
 
 import pandas as pd
 
-from evalkit.records import atomic_write_text
 from evalkit.reports import plots
 from evalkit.reports.baseline import load_run_or_baseline
 from evalkit.reports.common import (
     RunView,
-    append_step_summary,
     better,
     fmt,
     fmt_estimate,
     metric_info,
     setting_line,
     shorten,
+    write_report_pair,
 )
 from evalkit.reports.console import random_weights_banner, sweep_banners
 from evalkit.reports.markdown import (
@@ -235,23 +234,11 @@ def write_run_reports(run_dir: Path) -> tuple[Path, Path]:
     """report.md and report.html in `run_dir`, from the run directory alone."""
     run_dir = Path(run_dir)
     view = load_run_or_baseline(run_dir)
-    md = run_markdown(view)
-    md_path, html_path = run_dir / "report.md", run_dir / "report.html"
-    atomic_write_text(md_path, md)
-    atomic_write_text(html_path, run_html(view))
-    append_step_summary(md)
-    return md_path, html_path
+    return write_report_pair(run_dir, "report", run_markdown(view), run_html(view))
 
 
 def write_sweep_report(out_dir: Path, run_dirs: list[Path], unfinished: list[str] | None = None) -> tuple[Path, Path]:
     """sweep.md and sweep.html in `out_dir` comparing every setting (skipped ones listed with reason); `unfinished`:
     one line per job that left no run record (it died or failed before recording one)."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     views = [load_run_or_baseline(Path(d)) for d in run_dirs]
-    md = sweep_markdown(views, unfinished)
-    md_path, html_path = out_dir / "sweep.md", out_dir / "sweep.html"
-    atomic_write_text(md_path, md)
-    atomic_write_text(html_path, sweep_html(views, unfinished))
-    append_step_summary(md)
-    return md_path, html_path
+    return write_report_pair(out_dir, "sweep", sweep_markdown(views, unfinished), sweep_html(views, unfinished))
