@@ -3,13 +3,12 @@ that are not reports (`suites`, `generate`). evalkit/cli.py dispatches; the Hydr
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections import Counter
 from pathlib import Path
 
 import evalkit
-from evalkit.errors import EXIT_OK, EXIT_USER_ERROR
+from evalkit.errors import EXIT_OK, EXIT_USER_ERROR, Parser
 
 # name -> one line for `evalkit --help` (the order is the order shown)
 SUBCOMMANDS = {
@@ -34,14 +33,6 @@ Hydra's own help (config groups, every key and its default): `evalkit run --hydr
 or print the composed config with `evalkit run --cfg job`.
 `evalkit COMMAND --help` says more about each command. Exit codes: 0 ok, 1 failed samples or a regression,
 2 bad input (one line on stderr), 3 a setting this machine cannot run, 130/143 stopped by a signal."""
-
-
-class Parser(argparse.ArgumentParser):
-    """argparse with evalkit's rule for bad input: one line on stderr and exit 2 (no usage block)."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        print(f"{self.prog}: error: {message} (see {self.prog} --help)", file=sys.stderr)
-        raise SystemExit(EXIT_USER_ERROR)
 
 
 def top_help() -> str:

@@ -9,6 +9,11 @@ Exit codes of `python -m evalkit` and every `evalkit` subcommand (README "Exit c
 130 / 143 stopped by SIGINT / SIGTERM (the run is recorded as `interrupted`).
 """
 
+from __future__ import annotations
+
+import argparse
+import sys
+
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USER_ERROR = 2
@@ -61,3 +66,12 @@ def exit_code(exc: BaseException) -> int:
     if isinstance(exc, OSError):  # a file that cannot be read or written: the user's environment, not a bug
         return EXIT_USER_ERROR
     raise TypeError(f"no exit code for {type(exc).__name__}")  # pragma: no cover - callers pass only the above
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with evalkit's rule for bad input: one line on stderr and exit 2 (no usage block). Every subcommand
+    parses its arguments with it."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        print(f"{self.prog}: error: {message} (see {self.prog} --help)", file=sys.stderr)
+        raise SystemExit(EXIT_USER_ERROR)

@@ -15,14 +15,14 @@ import time
 
 import torch
 
-from evalkit.errors import EXIT_SIGINT, ConfigError, EvalkitError, exit_code, one_line
+from evalkit.errors import EXIT_SIGINT, ConfigError, EvalkitError, Parser, exit_code, one_line
 from evalkit.phi3v.loading import DTYPES, load_model, resolve_device
 from evalkit.phi3v.processing import Phi3VProcessor, build_prompt
 from evalkit.settings import ATTN_NAMES
 
 
 def parse_args(argv: list[str] | None, prog: str = "python -m evalkit.generate") -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
+    parser = Parser(prog=prog, description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", required=True, help="checkpoint directory or Hub repo id")
     parser.add_argument("--revision", default=None, help="Hub revision (repo ids only)")
     parser.add_argument("--image", action="append", default=[], help="image file; repeat for several images")

@@ -11,14 +11,13 @@ torchrun the samples left are sharded over the ranks of the new job, whatever th
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from evalkit.errors import EXIT_OK, ConfigError, EvalkitError
+from evalkit.errors import EXIT_OK, ConfigError, EvalkitError, Parser
 from evalkit.preflight import hydra_one_line, override_key
 from evalkit.records import RUN_FILE, Prediction, RunRecord, find_runs, read_record
 from evalkit.settings import EvalConfig
@@ -214,9 +213,7 @@ def run_state(run_dir: Path) -> tuple[RunRecord, str, int]:
 
 
 def runs_main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
-        prog="evalkit runs", description="List run directories: status, samples answered, how to resume."
-    )
+    parser = Parser(prog="evalkit runs", description="List run directories: status, samples answered, how to resume.")
     parser.add_argument("roots", nargs="*", type=Path, default=[Path("reports/runs")], help="default reports/runs")
     parser.add_argument("--unfinished", action="store_true", help="only runs that can be resumed")
     args = parser.parse_args(argv)

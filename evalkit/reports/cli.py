@@ -14,8 +14,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
-from evalkit.commands import Parser
-from evalkit.errors import EXIT_FAILED, EXIT_OK, EXIT_USER_ERROR, EvalkitError, exit_code, one_line
+from evalkit.errors import EXIT_FAILED, EXIT_OK, EXIT_USER_ERROR, EvalkitError, Parser, exit_code, one_line
 
 EXIT_REGRESSION = EXIT_FAILED
 
