@@ -9,7 +9,7 @@ import json
 import math
 from pathlib import Path
 
-from evalkit.records import find_runs, load_run
+from evalkit.records import atomic_write_text, find_runs, load_run
 from evalkit.reports.common import fmt, md_table, stat_value
 
 RESULTS_TITLE = "# evalkit on a GPU: acceptance results"
@@ -147,5 +147,5 @@ def write_gpu_results(
     text = gpu_results_markdown(find_runs(runs_root), bench_json, read_steps(steps_file), when=when, commit=commit)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text, encoding="utf-8")
+    atomic_write_text(out, text)
     return out

@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from evalkit.errors import EvalkitError
+from evalkit.gates import memory_key
 from evalkit.records import RecordWarning, atomic_write_text, find_runs, load_run
 from evalkit.reports import plots
 from evalkit.reports.baseline import baseline_path, load_baseline
@@ -59,10 +60,10 @@ def _row(view: RunView) -> dict:
         row[f"{col}_high"] = est.high if est else math.nan
     row["latency_e2e_median_ms"] = view.latency_median("end_to_end")
     row["decode_tokens_per_s"] = view.tokens_per_s
-    gpu = view.memory_mb("peak_allocated")
-    # GPU settings are judged on allocated device memory, CPU settings on process RSS.
-    row["peak_memory_mb"] = gpu if not math.isnan(gpu) else view.memory_mb("peak_rss")
-    row["memory_kind"] = "peak_allocated" if not math.isnan(gpu) else "peak_rss"
+    # The figure the memory gate judges (evalkit.gates.memory_key): CUDA peak allocated, else the RSS growth.
+    key = memory_key(str(view.setting.get("device") or "cpu"), view.record.performance.get("memory_mb") or {})
+    row["peak_memory_mb"] = view.memory_mb(key)
+    row["memory_kind"] = key
     return row
 
 
