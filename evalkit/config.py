@@ -7,6 +7,8 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
+from evalkit.settings import register_configs
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CONF_DIR = REPO_ROOT / "conf"
 CONFIG_NAME = "config"
@@ -22,11 +24,10 @@ def compose(overrides: Sequence[str]):
     """conf/config.yaml with `overrides` applied, checked against the structured schema (evalkit.settings):
     an OmegaConf DictConfig. Hydra's global state is cleared before and after, so calls do not leak into each
     other or into a later `@hydra.main` app."""
+    # Hydra is imported here, not at the top: `evalkit --help` and the report commands never compose a config.
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
-
-    from evalkit.settings import register_configs
 
     register_configs()
     GlobalHydra.instance().clear()

@@ -21,6 +21,9 @@ import pytest
 from evalkit import cli
 from evalkit.records import load_run, read_predictions
 
+sys.path.insert(0, str(Path(__file__).parent))
+from test_cli import finish  # noqa: E402
+
 pytestmark = pytest.mark.slow
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -47,16 +50,6 @@ sys.exit(cli.main(sys.argv[1:]))
 
 def start(args: list[str], tmp: Path, env: dict) -> subprocess.Popen:
     return subprocess.Popen(args, cwd=tmp, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-
-
-def finish(proc: subprocess.Popen, timeout: float = 300) -> tuple[int, str, str]:
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, err = proc.communicate()
-        pytest.fail(f"{proc.args} timed out:\n{err[-3000:]}")
-    return proc.returncode, out, err
 
 
 def the_run(root: Path) -> Path:
@@ -95,10 +88,10 @@ def world(tmp_path_factory) -> dict:
         "killed": [sys.executable, str(tmp / "killer.py"), *common, f"output_dir={tmp}/killed"],
     }  # fmt: skip
     procs = {name: start(args, tmp, env) for name, args in commands.items()}
-    out = {name: finish(proc) for name, proc in procs.items()}
+    out = {name: finish(proc, timeout=300) for name, proc in procs.items()}
     killed = the_run(tmp / "killed")
     shutil.copytree(killed, tmp / "killed-copy" / killed.name)  # as the kill left it
-    out["resumed"] = finish(start([*TORCHRUN, "-m", "evalkit", f"resume={killed}"], tmp, env))
+    out["resumed"] = finish(start([*TORCHRUN, "-m", "evalkit", f"resume={killed}"], tmp, env), timeout=300)
     return {"tmp": tmp, "ocr": ocr, "run": killed, "copy": tmp / "killed-copy" / killed.name, **out}
 
 
