@@ -21,10 +21,10 @@ from pathlib import Path
 import pytest
 
 from benchmarks.session import BenchSession, Options, parse_setting
-from evalkit import distributed
+from evalkit.cli.preflight import plan_settings, refusal
+from evalkit.config.settings import ATTN_NAMES, DTYPE_NAMES, MODE_NAMES
 from evalkit.errors import EXIT_UNSUPPORTED, EvalkitError, one_line
-from evalkit.preflight import plan_settings, refusal
-from evalkit.settings import ATTN_NAMES, DTYPE_NAMES, MODE_NAMES
+from evalkit.run import distributed
 
 OPTION_DEFAULTS = {
     "model": ("tiny", "conf/model name (tiny, phi3v, phi35v, phi3v-random) or a checkpoint dir / Hub repo id"),
@@ -288,7 +288,7 @@ def bench(request) -> BenchSession:
 
 
 def pytest_benchmark_update_machine_info(config, machine_info):
-    from evalkit.provenance import environment
+    from evalkit.run.provenance import environment
 
     env = environment()
     machine_info["evalkit"] = {

@@ -10,17 +10,17 @@ from pathlib import Path
 
 import pytest
 
-from evalkit import distributed, runner
+from evalkit.cli.preflight import Combination, check_inputs
 from evalkit.config import CONF_DIR, compose
+from evalkit.config.settings import EvalConfig, default_model_name
+from evalkit.data.suites import Suite, resolve_suites
 from evalkit.errors import EvalkitError, UnsupportedSettingError, one_line
 from evalkit.gates import DEFAULT_MIN_AGREEMENT
-from evalkit.measure import release_memory
-from evalkit.preflight import Combination, check_inputs
 from evalkit.records import SAMPLES_FILE, Prediction, RunRecord, load_run
 from evalkit.reports.baseline import SavedBaseline, baseline_path, load_baseline, save_baseline
 from evalkit.reports.common import RunView
-from evalkit.settings import EvalConfig, default_model_name
-from evalkit.suites import Suite, resolve_suites
+from evalkit.run import distributed, runner
+from evalkit.run.measure import release_memory
 
 # Quick defaults for the tiny random model, so `pytest benchmarks/` on a CPU takes about a minute per setting
 # (its answers are noise: 16 tokens show any change). Real models get each sample's own budget (None), so a perfect
@@ -56,7 +56,7 @@ class Options:
     runs_dir: Path
     force_baseline: bool = False
     allow_skip: bool = False
-    # Set by pytest_configure from evalkit.preflight.plan_settings ("DTYPE-ATTN" names):
+    # Set by pytest_configure from evalkit.cli.preflight.plan_settings ("DTYPE-ATTN" names):
     runnable: list[str] = field(default_factory=list)
     left_out: list[tuple[str, str]] = field(default_factory=list)  # brought in by a default, cannot run here
     skipped: dict[str, str] = field(default_factory=dict)  # requested, cannot run here, --allow-skip: reason

@@ -15,9 +15,9 @@ import statistics
 import pytest
 import torch
 
-from evalkit import runner
-from evalkit.measure import MemoryTracker, median_request
-from evalkit.request import Request
+from evalkit.run import runner
+from evalkit.run.measure import MemoryTracker, median_request
+from evalkit.run.requests import Request
 
 pytestmark = pytest.mark.performance
 

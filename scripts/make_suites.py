@@ -9,7 +9,7 @@ matplotlib's own package (DejaVu; never system fonts), fixed seeds for noise, ma
 charts, and PIL writing PNG/JPEG without metadata, so the same package versions give the same bytes. The samples
 are defined in scripts/suitegen/ (describe.py, ocr.py, compare.py); the READMEs (every image's source and licence)
 are generated from the same definitions, and datasets/README.md (the table of suites, the question types with
-worked examples scored by evalkit.metrics) from the written suites.
+worked examples scored by evalkit.scoring.metrics) from the written suites.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from evalkit.answers import (
+from evalkit.scoring.extraction import (
     drop_preamble_line,
     extract_short_answer,
     normalize_answer,

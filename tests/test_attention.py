@@ -6,13 +6,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from evalkit import runner
+from evalkit.config.settings import ATTN_NAMES, RuntimeConfig
+from evalkit.data.suites import resolve_suites
 from evalkit.errors import ConfigError, UnsupportedSettingError
-from evalkit.phi3v import attention, load_model
+from evalkit.phi3v import attention, engine, load_model
 from evalkit.phi3v.attention import check_attention, probe_sdpa_backend
 from evalkit.phi3v.processing import Phi3VProcessor, build_prompt
-from evalkit.settings import ATTN_NAMES, RuntimeConfig
-from evalkit.suites import resolve_suites
 
 CPU, CUDA = torch.device("cpu"), torch.device("cuda")
 
@@ -42,7 +41,7 @@ def test_flex_attention_and_compile_need_a_compiler(monkeypatch):
     ):
         check_attention("flex_attention", torch.float32, CPU)
     with pytest.raises(UnsupportedSettingError, match="runtime.compile=true: torch.compile on the CPU needs a C\\+\\+"):
-        runner.check_runtime(RuntimeConfig(device="cpu", compile=True))
+        engine.check_runtime(RuntimeConfig(device="cpu", compile=True))
 
 
 def test_names_and_modes_are_validated():

@@ -7,9 +7,9 @@ import shutil
 
 import pytest
 
-from evalkit import answering, runner
-from evalkit.settings import EvalConfig, ModelConfig, RuntimeConfig
-from evalkit.suites import load_suite, resolve_suites
+from evalkit.config.settings import EvalConfig, ModelConfig, RuntimeConfig
+from evalkit.data.suites import load_suite, resolve_suites
+from evalkit.run import evaluation, runner
 
 pytestmark = pytest.mark.slow
 
@@ -62,7 +62,7 @@ def test_image_over_the_pixel_limit_at_run_time_fails_only_its_sample(loaded, oc
 
 def test_a_sample_failing_in_generation_is_found_and_the_rest_retried_together(loaded, ocr, monkeypatch):
     clean = _answers(runner.predict(loaded, [ocr[0], ocr[2]], _runtime()))
-    real = answering._generate_once
+    real = evaluation._generate_once
     batches = []
 
     def poisoned(loaded, samples, prompts, max_new_tokens, **kwargs):
@@ -71,7 +71,7 @@ def test_a_sample_failing_in_generation_is_found_and_the_rest_retried_together(l
             raise RuntimeError("device-side assert triggered")
         return real(loaded, samples, prompts, max_new_tokens, **kwargs)
 
-    monkeypatch.setattr(answering, "_generate_once", poisoned)
+    monkeypatch.setattr(evaluation, "_generate_once", poisoned)
     predictions = runner.predict(loaded, ocr, _runtime())
     # The batch, then each sample alone, then the rest of the batch without the culprit.
     assert batches == [[s.id for s in ocr], [ocr[0].id], [ocr[1].id], [ocr[2].id], [ocr[0].id, ocr[2].id]]
@@ -85,14 +85,14 @@ def test_a_sample_failing_in_generation_is_found_and_the_rest_retried_together(l
 
 
 def test_a_batch_that_fails_only_as_a_whole_is_generated_sample_by_sample(loaded, ocr, monkeypatch):
-    real = answering._generate_once
+    real = evaluation._generate_once
 
     def out_of_memory_above_one(loaded, samples, prompts, max_new_tokens, **kwargs):
         if len(samples) > 1:
             raise RuntimeError("CUDA out of memory")
         return real(loaded, samples, prompts, max_new_tokens, **kwargs)
 
-    monkeypatch.setattr(answering, "_generate_once", out_of_memory_above_one)
+    monkeypatch.setattr(evaluation, "_generate_once", out_of_memory_above_one)
     predictions = runner.predict(loaded, ocr, _runtime())
     assert all(p.answer is not None and p.batch_size == 1 for p in predictions)
     assert {p.retry for p in predictions} == {

@@ -14,14 +14,16 @@ import pytest
 import torch
 from transformers import GenerationConfig
 
-from evalkit import cli, generate, runner
+from evalkit import cli
+from evalkit.cli import generate
+from evalkit.config.settings import EvalConfig, ModelConfig, RuntimeConfig
 from evalkit.errors import CheckpointError
 from evalkit.phi3v import Phi3VProcessor, build_prompt, load_model
 from evalkit.phi3v import checkpoints as ckpt
 from evalkit.phi3v.config import parse_config
 from evalkit.phi3v.hub import weight_files, weights_fingerprint
 from evalkit.records import load_run
-from evalkit.settings import EvalConfig, ModelConfig, RuntimeConfig
+from evalkit.run import runner
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -197,10 +199,10 @@ def test_weight_map_that_is_not_a_mapping(tmp_path, tiny_checkpoint):
 
 
 def test_generate_with_zero_new_tokens_exits_2_before_loading(tiny_checkpoint, capsys, monkeypatch):
-    monkeypatch.setattr(generate, "load_model", lambda *a, **k: pytest.fail("the model must not be loaded"))
+    monkeypatch.setattr(generate.engine, "load", lambda *a, **k: pytest.fail("the model must not be loaded"))
     args = ["--model", str(tiny_checkpoint), "--prompt", "Hi", "--max-new-tokens", "0"]
     assert generate.main(args) == 2
-    assert capsys.readouterr().err.strip() == "evalkit.generate: error: --max-new-tokens must be at least 1, got 0"
+    assert capsys.readouterr().err.strip() == "evalkit generate: error: --max-new-tokens must be at least 1, got 0"
 
 
 # ---------------------------------------------------------------- greedy decoding, whatever generation_config.json says

@@ -7,7 +7,8 @@ import json
 import pytest
 import torch
 
-from evalkit import cli, generate
+from evalkit import cli
+from evalkit.cli import app, generate
 from evalkit.phi3v import Phi3VProcessor, build_prompt, load_model
 from evalkit.phi3v import checkpoints as ckpt
 from evalkit.phi3v.hub import weight_files
@@ -47,7 +48,7 @@ def test_phi35_vision_tiny_checkpoint_loads_and_generates(tmp_path):
 def test_make_checkpoint_command(tmp_path, capsys):
     assert cli.main(["make-checkpoint", str(tmp_path / "t"), "--size", "tiny", "--seed", "3"]) == 0
     assert "14.3 M parameters" in capsys.readouterr().out
-    assert cli.main(["make-checkpoint", str(tmp_path / "t")]) == cli.EXIT_USER_ERROR
+    assert cli.main(["make-checkpoint", str(tmp_path / "t")]) == app.EXIT_USER_ERROR
     assert "not empty" in capsys.readouterr().err
 
 

@@ -2,7 +2,7 @@
 location (one line, before any model load), 3 a requested setting cannot run here, 130 / 143 stopped by a signal.
 
 The exit codes and the signals are checked on the real command in subprocesses (tiny model, one sample, two new
-tokens); failures that must be injected (a failing batch, a full disk) run `cli.main` in-process.
+tokens); failures that must be injected (a failing batch, a full disk) run `app.main` in-process.
 """
 
 from __future__ import annotations
@@ -18,8 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from evalkit import answering, cli, runner
+from evalkit import cli
+from evalkit.cli import app
 from evalkit.records import load_run
+from evalkit.run import evaluation, runner
 
 pytestmark = pytest.mark.slow
 
@@ -157,8 +159,8 @@ def test_failed_samples_exit_one(tmp_path, monkeypatch, capsys):
     def broken(*_args, **_kwargs):
         raise RuntimeError("CUDA out of memory")
 
-    monkeypatch.setattr(answering, "_generate_once", broken)
-    assert _main(tmp_path) == cli.EXIT_SAMPLES_FAILED
+    monkeypatch.setattr(evaluation, "_generate_once", broken)
+    assert _main(tmp_path) == app.EXIT_SAMPLES_FAILED
     assert "1 samples, 1 failed" in capsys.readouterr().out
 
 
@@ -171,7 +173,7 @@ def test_signal_during_a_batch_stops_after_it(tmp_path, monkeypatch, capsys):
             os.kill(os.getpid(), signal.SIGINT)  # arrives mid-batch: noted, the batch still completes
         return real(loaded, batch, rt, *args)
 
-    monkeypatch.setattr(answering, "predict", signal_in_second_batch)
+    monkeypatch.setattr(evaluation, "predict", signal_in_second_batch)
     assert _main(tmp_path, "limit=5") == 130
     (run_dir,) = run_dirs(tmp_path)
     record, predictions = load_run(run_dir)
@@ -218,12 +220,12 @@ def test_write_failures_are_one_line_and_leave_a_true_record(tmp_path, monkeypat
     assert record.status == "failed" and record.error == "OSError: [Errno 28] No space left on device"
     monkeypatch.undo()
 
-    import evalkit.runner
+    import evalkit.run.runner
 
     def reports_fail(run_dir):
         raise OSError(28, "No space left on device", str(run_dir / "report.html"))
 
-    monkeypatch.setattr(evalkit.runner, "write_run_reports", reports_fail)
+    monkeypatch.setattr(evalkit.run.runner, "write_run_reports", reports_fail)
     shutil.rmtree(tmp_path / "runs")
     assert _main(tmp_path) == 2
     err = capsys.readouterr().err.strip()

@@ -1,4 +1,4 @@
-"""The front door of `evalkit` (evalkit/commands.py, evalkit/cli.py): --help, --version, the subcommands, compare's
+"""The front door of `evalkit` (evalkit/cli/commands.py, evalkit/cli/app.py): --help, --version, the subcommands, compare's
 shorthands, the end-of-run table, the random-weights banner, history's comparability groups and the benchmark
 progress lines. In-process on fake run directories (tests/test_records.py): no model is loaded."""
 
@@ -15,15 +15,16 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from test_records import write_fake_run  # noqa: E402
 
-from evalkit import cli, commands  # noqa: E402
+from evalkit import cli  # noqa: E402
+from evalkit.cli import app, commands  # noqa: E402
+from evalkit.cli.report_commands import compare_main, history_main  # noqa: E402
 from evalkit.records import load_run  # noqa: E402
-from evalkit.reports import history_main, history_table, save_baseline  # noqa: E402
+from evalkit.reports import history_table, save_baseline  # noqa: E402
 from evalkit.reports.baseline import load_run_or_baseline  # noqa: E402
-from evalkit.reports.cli import compare_main  # noqa: E402
 from evalkit.reports.console import random_weights_banner  # noqa: E402
 from evalkit.reports.html import run_html, sweep_html  # noqa: E402
 from evalkit.reports.markdown import run_markdown, sweep_markdown  # noqa: E402
-from evalkit.stats import Stats  # noqa: E402
+from evalkit.scoring.statistics import Stats  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -35,7 +36,7 @@ def test_help_lists_every_subcommand_and_how_to_get_hydras_help(capsys):
         line = next((ln for ln in out.splitlines() if ln.strip().startswith(name + " ")), None)
         assert line and len(line.split(None, 1)[1]) > 20, f"{name} has no one-line description"
     assert "--hydra-help" in out and "--cfg job" in out
-    assert set(cli.SUBCOMMAND_NAMES) | {"run"} == set(commands.SUBCOMMANDS)
+    assert all(callable(command.load()) for command in commands.COMMANDS.values())  # the one table is the dispatch
 
 
 def test_version_names_evalkit_torch_and_transformers(capsys):
@@ -138,7 +139,7 @@ def test_end_of_run_table_reads_the_record(tmp_path, capsys):
 
     result = Result()
     result.record, result.run_dir = record, run_dir
-    assert cli._said(result) == 0
+    assert app._said(result) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith(f"evalkit: {record.name}: {record.n_samples} samples")
     table = "\n".join(out[1:])
@@ -214,7 +215,7 @@ def test_stats_from_dict_reads_nulls_as_nan():
 
 
 def test_environment_is_a_fresh_dict_each_call():
-    from evalkit.provenance import environment
+    from evalkit.run.provenance import environment
 
     first = environment()
     first["torch"] = "tampered"

@@ -14,12 +14,11 @@ sys.path.insert(0, str(Path(__file__).parent))
 from test_records import make_prediction, make_record, write_fake_run  # noqa: E402
 from test_reports import assert_self_contained  # noqa: E402
 
+from evalkit.cli.report_commands import baseline_main, compare_main  # noqa: E402
 from evalkit.errors import EvalkitError  # noqa: E402
 from evalkit.records import RunWriter, load_run, make_run_dir, summarize_performance  # noqa: E402
 from evalkit.reports import (  # noqa: E402
-    baseline_main,
     compare,
-    compare_main,
     load_baseline,
     load_run_or_baseline,
     save_baseline,
@@ -271,7 +270,7 @@ def test_compare_limited_run_is_complete_at_its_limit(tmp_path, capsys):
     ids=["typo", "unscored", "nan", "inf", "zero-ratio", "nan-ratio"],
 )
 def test_compare_options_that_would_disable_the_gate_are_exit_two(tmp_path, capsys, argv, message):
-    from evalkit.metrics import METRICS
+    from evalkit.scoring.metrics import METRICS
 
     if argv == ["--metric", "anls"]:
         unscored = sorted(set(METRICS) - {"cer", "wer", "located_cer", "keyword_recall", "forbidden_rate"})

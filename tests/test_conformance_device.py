@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 import torch
 
+from evalkit.config.settings import ATTN_NAMES
 from evalkit.errors import UnsupportedSettingError
 from evalkit.phi3v import load_model
 from evalkit.phi3v.loading import check_setting, resolve_device, resolve_dtype
-from evalkit.settings import ATTN_NAMES
 
 DEVICE = os.environ.get("EVALKIT_TEST_DEVICE", "cpu")
 ON_CPU = torch.device(DEVICE).type == "cpu"

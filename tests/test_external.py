@@ -11,12 +11,14 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from evalkit import cli, external, runner
+from evalkit import cli
+from evalkit.config.settings import EvalConfig, ModelConfig, RuntimeConfig
+from evalkit.data import benchmarks
+from evalkit.data.suites import question_text, resolve_suites
 from evalkit.errors import SuiteError
-from evalkit.metrics import score_sample, yes_no_metrics
 from evalkit.records import load_run
-from evalkit.settings import EvalConfig, ModelConfig, RuntimeConfig
-from evalkit.suites import question_text, resolve_suites
+from evalkit.run import runner
+from evalkit.scoring.metrics import score_sample, yes_no_metrics
 
 datasets = pytest.importorskip("datasets")
 
@@ -41,7 +43,7 @@ def _isolated(tmp_path, monkeypatch):
     monkeypatch.setenv("EVALKIT_IMAGE_CACHE", str(tmp_path / "images"))
     monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", str(tmp_path / "hf-datasets"))
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hf-hub"))
-    monkeypatch.setattr(external, "_LOADED", {})
+    monkeypatch.setattr(benchmarks, "_LOADED", {})
 
 
 def _dataset(columns: dict[str, list]) -> datasets.Dataset:
@@ -261,7 +263,7 @@ def test_content_hash_follows_rows_and_image_bytes_not_location(tmp_path):
     thumbs = thumbs.cast_column("thumb", datasets.Image())
     datasets.DatasetDict({"validation": thumbs}).save_to_disk(str(tmp_path / "t" / "docvqa"))
     first = resolve_suites([f"hf:{tmp_path / 't' / 'docvqa'}:validation"])[0].content_hash
-    external._LOADED.clear()
+    benchmarks._LOADED.clear()
     assert resolve_suites([f"hf:{tmp_path / 't' / 'docvqa'}:validation"])[0].content_hash == first
 
 

@@ -12,8 +12,9 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from test_records import make_record, write_fake_run  # noqa: E402
 
+from evalkit.cli.report_commands import history_main  # noqa: E402
 from evalkit.records import make_run_dir, write_skipped_run  # noqa: E402
-from evalkit.reports import history_main, history_table, save_baseline  # noqa: E402
+from evalkit.reports import history_table, save_baseline  # noqa: E402
 
 
 @pytest.fixture()

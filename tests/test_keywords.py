@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from evalkit.keywords import forbidden_rate, keyword_recall, mentions, sentences
-from evalkit.suites import Relation
+from evalkit.data.suites import Relation
+from evalkit.scoring.keywords import forbidden_rate, keyword_recall, mentions, sentences
 
 
 def test_whole_words_phrases_plurals():

@@ -11,7 +11,8 @@ import numpy as np
 import psutil
 import pytest
 
-from evalkit.measure import (
+from evalkit.records import SAMPLES_FILE, Prediction, RunRecord, RunWriter, summarize_performance
+from evalkit.run.measure import (
     GenerationTiming,
     LoopClock,
     MemoryTracker,
@@ -21,7 +22,6 @@ from evalkit.measure import (
     median_request,
     timed_region,
 )
-from evalkit.records import SAMPLES_FILE, Prediction, RunRecord, RunWriter, summarize_performance
 
 
 def request(pre: float | None, prefill: float, decode: float, other: float = 1.0, steps: int = 9) -> RequestTiming:

@@ -9,7 +9,8 @@ from pathlib import Path
 import jiwer
 import pytest
 
-from evalkit.metrics import (
+from evalkit.data.suites import TASKS, Relation, Sample
+from evalkit.scoring.metrics import (
     METRICS,
     PRIMARY_METRIC,
     aggregate,
@@ -29,7 +30,6 @@ from evalkit.metrics import (
     yes_no_f1_estimate,
     yes_no_metrics,
 )
-from evalkit.suites import TASKS, Relation, Sample
 
 
 def _sample(task="ocr", **kw) -> Sample:

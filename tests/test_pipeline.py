@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from evalkit.data.suites import resolve_suites
 from evalkit.phi3v.processing import Phi3VProcessor, build_prompt
-from evalkit.pipeline import Prefetcher, estimate_prompt_tokens, plan_batches, prepare
-from evalkit.suites import resolve_suites
+from evalkit.run.batching import Prefetcher, estimate_prompt_tokens, plan_batches, prepare
 
 ASSETS = Path(__file__).resolve().parents[1] / "evalkit" / "phi3v" / "assets"  # the published tokenizer files
 

@@ -1,4 +1,4 @@
-"""Which settings run, which a default left out, which are refused (exit 3): the rule of evalkit.preflight, on three
+"""Which settings run, which a default left out, which are refused (exit 3): the rule of evalkit.cli.preflight, on three
 simulated machines; and the checks made before any model is loaded."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ import itertools
 
 import pytest
 
+from evalkit.cli.preflight import Plan, plan_settings, refusal
 from evalkit.errors import ConfigError
-from evalkit.preflight import Plan, plan_settings, refusal
 
 
 def machine(cuda: bool, flash: bool):
@@ -85,7 +85,7 @@ def test_nothing_to_run_is_refused_even_with_allow_skip():
 
 
 def test_unknown_keys_are_refused_with_or_without_plus(tmp_path):
-    from evalkit.preflight import compose_all, expand
+    from evalkit.cli.preflight import compose_all, expand
 
     for argv, key in [(["+runtime.dtpye=bfloat16"], "runtime.dtpye"), (["++model.nmae=x"], "model.nmae")]:
         jobs, _ = expand(argv)
@@ -94,7 +94,7 @@ def test_unknown_keys_are_refused_with_or_without_plus(tmp_path):
 
 
 def test_every_sweep_value_is_composed_and_model_path_names_the_model(tmp_path):
-    from evalkit.preflight import compose_all, expand
+    from evalkit.cli.preflight import compose_all, expand
 
     ckpt = tmp_path / "my-finetune"
     ckpt.mkdir()

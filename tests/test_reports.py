@@ -136,7 +136,7 @@ def test_reports_show_truncation_budgets_and_directionless_metrics(tmp_path, ima
 
     from evalkit.reports.common import arrow
     from evalkit.reports.comparison import _verdict
-    from evalkit.stats import Estimate
+    from evalkit.scoring.statistics import Estimate
 
     run_dir = write_fake_run(tmp_path / "runs", images=[image])
     lines = (run_dir / SAMPLES_FILE).read_text().splitlines()

@@ -16,7 +16,7 @@ from evalkit.phi3v.config import parse_config  # noqa: E402
 from evalkit.phi3v.modeling import Phi3VForCausalLM  # noqa: E402
 from evalkit.records import RUN_FILE  # noqa: E402
 from evalkit.reports import write_run_reports  # noqa: E402
-from evalkit.roofline import BatchFigures, ModelShape, gpu_spec, model_shape, prefill_flops, roofline  # noqa: E402
+from evalkit.run.roofline import BatchFigures, ModelShape, gpu_spec, model_shape, prefill_flops, roofline  # noqa: E402
 
 ASSETS = Path(__file__).resolve().parents[1] / "evalkit" / "phi3v" / "assets"
 

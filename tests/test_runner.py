@@ -8,11 +8,14 @@ from dataclasses import replace
 
 import pytest
 
-from evalkit import answering, cli, metrics, runner
+from evalkit import cli
+from evalkit.cli import app
+from evalkit.config.settings import EvalConfig, ModelConfig, RuntimeConfig
+from evalkit.data.suites import load_suite, resolve_suites
 from evalkit.errors import ConfigError, UnsupportedSettingError
 from evalkit.records import SCHEMA_VERSION, load_run
-from evalkit.settings import EvalConfig, ModelConfig, RuntimeConfig
-from evalkit.suites import load_suite, resolve_suites
+from evalkit.run import evaluation, runner
+from evalkit.scoring import metrics
 
 pytestmark = pytest.mark.slow
 
@@ -74,7 +77,7 @@ def test_corrupt_image_is_recorded_and_the_run_goes_on(tmp_path, monkeypatch):
 
 
 def test_generation_error_fails_only_its_batch(tmp_path, monkeypatch):
-    real = answering.timed_request
+    real = evaluation.timed_request
     calls = {"n": 0}
 
     def flaky(*args, **kwargs):
@@ -83,7 +86,7 @@ def test_generation_error_fails_only_its_batch(tmp_path, monkeypatch):
             raise RuntimeError("CUDA out of memory. Tried to allocate 20.00 GiB")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(answering, "timed_request", flaky)
+    monkeypatch.setattr(evaluation, "timed_request", flaky)
     result = runner.run(_config(tmp_path))
     record, predictions = load_run(result.run_dir)
     assert record.n_errors == 1 and record.n_samples == 4
@@ -102,7 +105,7 @@ def test_interrupted_run_keeps_finished_samples(tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(answering, "predict", interrupt_third)
+    monkeypatch.setattr(evaluation, "predict", interrupt_third)
     with pytest.raises(KeyboardInterrupt):
         runner.run(_config(tmp_path))
     (run_dir,) = list((tmp_path / "runs").glob("*/*"))
@@ -138,9 +141,9 @@ def test_runtime_values_are_validated(kwargs, match):
 def test_cli_config_errors_exit_before_loading(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(runner, "load", lambda cfg: pytest.fail("the model must not be loaded"))
-    assert cli.main(["runtime.dtype=float64", f"output_dir={tmp_path}/runs"]) == cli.EXIT_USER_ERROR
+    assert cli.main(["runtime.dtype=float64", f"output_dir={tmp_path}/runs"]) == app.EXIT_USER_ERROR
     assert "runtime.dtype='float64': expected one of float32, float16, bfloat16" in capsys.readouterr().err
-    assert cli.main(["suites=[nosuchsuite]", f"output_dir={tmp_path}/runs"]) == cli.EXIT_USER_ERROR
+    assert cli.main(["suites=[nosuchsuite]", f"output_dir={tmp_path}/runs"]) == app.EXIT_USER_ERROR
     assert "nosuchsuite" in capsys.readouterr().err
     # Unknown keys, wrong types, unknown config options: one line naming them, exit 2, before any job starts.
     for argv, message in [
@@ -149,7 +152,7 @@ def test_cli_config_errors_exit_before_loading(tmp_path, capsys, monkeypatch):
         (["model=nosuch"], "Could not find 'model/nosuch' (available: phi35v, phi3v, phi3v-random, tiny)"),
         (["-m", "runtime.dtype=float32,bfloat16", "runtime.attnn=sdpa"], "Key 'attnn' not in 'RuntimeConfig'"),
     ]:
-        assert cli.main(argv) == cli.EXIT_USER_ERROR, argv
+        assert cli.main(argv) == app.EXIT_USER_ERROR, argv
         err = capsys.readouterr().err
         assert message in err and len(err.strip().splitlines()) == 1, err
 
@@ -163,7 +166,7 @@ def test_cli_sweep_runs_every_setting_and_writes_side_by_side_report(tmp_path, m
         f"output_dir={tmp_path}/runs", f"cache_dir={tmp_path}/cache", "progress=false",
         f"hydra.sweep.dir={tmp_path}/sweep",
     ])  # fmt: skip
-    assert code == cli.EXIT_OK
+    assert code == app.EXIT_OK
     records = [load_run(d)[0] for d in sorted((tmp_path / "runs").glob("*/*"))]
     assert sorted((r.setting["dtype"], r.setting["attn"], r.status) for r in records) == [
         ("bfloat16", "eager", "complete"), ("bfloat16", "flash_attention_2", "skipped"),
@@ -200,6 +203,6 @@ def test_answer_ids_cut_at_stop_or_budget():
     import torch
 
     row = torch.tensor([5, 6, 7, 99, 8, 9])
-    assert answering._answer_ids(row, {99}, 6) == ([5, 6, 7], False)
-    assert answering._answer_ids(row, {99}, 2) == ([5, 6], True)  # the budget cut it off
-    assert answering._answer_ids(row, {99}, 3) == ([5, 6, 7], True)  # the stop token came one step too late
+    assert evaluation._answer_ids(row, {99}, 6) == ([5, 6, 7], False)
+    assert evaluation._answer_ids(row, {99}, 2) == ([5, 6], True)  # the budget cut it off
+    assert evaluation._answer_ids(row, {99}, 3) == ([5, 6, 7], True)  # the stop token came one step too late

@@ -35,7 +35,7 @@ TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--np
 # Run by the "killed" process: the real command, with RunWriter.add dying on the third sample while writing it.
 KILLER = """
 import os, signal, sys
-from evalkit import cli, records
+from evalkit import records
 written, real_add = [], records.RunWriter.add
 def add(self, prediction):
     if len(written) == 2:
@@ -190,7 +190,7 @@ def test_resume_refuses_a_changed_suite(world, capsys):
 def test_resume_compares_the_code_not_the_docs(monkeypatch):
     from types import SimpleNamespace
 
-    from evalkit import provenance, resume
+    from evalkit.run import provenance, resume
 
     def env(commit, code):
         return {"evalkit_version": "0.1.0", "evalkit_git": {"commit": commit, "dirty": False, "code_sha256": code}}

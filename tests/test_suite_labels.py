@@ -12,10 +12,10 @@ from collections import Counter
 
 import pytest
 
-from evalkit.answers import parse_number, parse_time
-from evalkit.keywords import keyword_recall, words
-from evalkit.metrics import PRIMARY_METRIC, forbidden_rate, score_sample
-from evalkit.suites import CHOICE_LETTERS, Relation, resolve_suites
+from evalkit.data.suites import CHOICE_LETTERS, Relation, resolve_suites
+from evalkit.scoring.extraction import parse_number, parse_time
+from evalkit.scoring.keywords import keyword_recall, words
+from evalkit.scoring.metrics import PRIMARY_METRIC, forbidden_rate, score_sample
 
 SUITES = {s.name: s for s in resolve_suites(["describe", "ocr", "compare"])}
 SAMPLES = [s for suite in SUITES.values() for s in suite.samples]

@@ -15,9 +15,9 @@ import pytest
 from PIL import Image
 
 from evalkit import cli
+from evalkit.data.suites import DATASETS_DIR, load_suite, resolve_suites
 from evalkit.errors import SuiteError
 from evalkit.phi3v.images import MAX_IMAGE_PIXELS
-from evalkit.suites import DATASETS_DIR, load_suite, resolve_suites
 
 
 def bomb_png(path: Path, width: int, height: int) -> Path:
@@ -189,9 +189,9 @@ def test_exif_orientation_is_warned_about_with_file_and_line(here, caplog, fmt):
     exif = Image.Exif()
     exif[0x0112] = 6  # "rotate 90 CW to display"
     Image.new("RGB", (16, 8), "white").save(root / "images" / f"turned.{fmt.lower()}", fmt, exif=exif)
-    with caplog.at_level(logging.WARNING, logger="evalkit.suites"):
+    with caplog.at_level(logging.WARNING, logger="evalkit.data.suites"):
         load_suite(root)
-    [record] = [r for r in caplog.records if r.name == "evalkit.suites"]
+    [record] = [r for r in caplog.records if r.name == "evalkit.data.suites"]
     message = record.getMessage()
     assert message.startswith(f"s/manifest.jsonl:2: image s/images/turned.{fmt.lower()} has EXIF orientation 6")
     assert "ignores it" in message
@@ -202,6 +202,6 @@ def test_identity_orientation_is_not_warned_about(here, caplog):
     exif = Image.Exif()
     exif[0x0112] = 1
     Image.new("RGB", (16, 8), "white").save(root / "images" / "upright.jpg", "JPEG", exif=exif)
-    with caplog.at_level(logging.WARNING, logger="evalkit.suites"):
+    with caplog.at_level(logging.WARNING, logger="evalkit.data.suites"):
         load_suite(root)
-    assert not [r for r in caplog.records if r.name == "evalkit.suites"]
+    assert not [r for r in caplog.records if r.name == "evalkit.data.suites"]

@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from evalkit.errors import SuiteError
-from evalkit.suites import (
+from evalkit.data.suites import (
     DATASETS_DIR,
     INSTRUCTIONS,
     TASK_TYPES,
@@ -26,6 +25,7 @@ from evalkit.suites import (
     question_text,
     resolve_suites,
 )
+from evalkit.errors import SuiteError
 
 REPO = Path(__file__).resolve().parents[1]
 MIN_SAMPLES = {"describe": 70, "ocr": 50, "compare": 45}
@@ -266,7 +266,7 @@ def test_broken_suite_json(tmp_path, monkeypatch, meta, message):
 
 
 def test_tasks_constant():
-    assert TASKS == ("describe", "ocr", "compare", "vqa")  # vqa: the standard benchmarks (evalkit.external)
+    assert TASKS == ("describe", "ocr", "compare", "vqa")  # vqa: the standard benchmarks (evalkit.data.benchmarks)
 
 
 # ---------------------------------------------------------------- regeneration is byte for byte

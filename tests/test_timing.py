@@ -12,11 +12,12 @@ from collections import Counter
 import pytest
 import torch
 
-from evalkit import metrics, pipeline, request, runner
-from evalkit.measure import in_timed_region
+from evalkit.config.settings import EvalConfig, ModelConfig, RuntimeConfig
+from evalkit.data.suites import resolve_suites
 from evalkit.records import load_run
-from evalkit.settings import EvalConfig, ModelConfig, RuntimeConfig
-from evalkit.suites import resolve_suites
+from evalkit.run import batching, requests, runner
+from evalkit.run.measure import in_timed_region
+from evalkit.scoring import metrics
 
 pytestmark = pytest.mark.slow
 RT = {"device": "cpu", "num_crops": 1, "max_new_tokens": 3, "warmup": 0}
@@ -38,7 +39,7 @@ def loaded(tmp_path_factory):
 def calls(monkeypatch):
     """Records, per call of the image decoder and of the scorer, whether it ran inside a timed request."""
     seen: dict[str, Counter] = {"decode": Counter(), "score": Counter(), "thread": Counter()}
-    real_load, real_score = pipeline.load_image, metrics.score_sample
+    real_load, real_score = batching.load_image, metrics.score_sample
 
     def load_image(path):
         seen["decode"]["timed" if in_timed_region() else "untimed"] += 1
@@ -49,8 +50,8 @@ def calls(monkeypatch):
         seen["score"]["timed" if in_timed_region() else "untimed"] += 1
         return real_score(sample, answer)
 
-    monkeypatch.setattr(pipeline, "load_image", load_image)
-    monkeypatch.setattr(request, "load_image", load_image)
+    monkeypatch.setattr(batching, "load_image", load_image)
+    monkeypatch.setattr(requests, "load_image", load_image)
     monkeypatch.setattr(metrics, "score_sample", score_sample)
     return seen
 

@@ -25,8 +25,8 @@ from collections.abc import Sequence
 import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
+from evalkit.config.settings import ATTN_NAMES, SDPA_BACKEND_NAMES
 from evalkit.errors import ConfigError, UnsupportedSettingError
-from evalkit.settings import ATTN_NAMES, SDPA_BACKEND_NAMES
 
 SDPA_BACKENDS = {
     "sdpa_flash": SDPBackend.FLASH_ATTENTION,

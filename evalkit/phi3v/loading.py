@@ -11,14 +11,14 @@ from safetensors import SafetensorError, safe_open
 from transformers import GenerationConfig
 from transformers.initialization import no_init_weights
 
+from evalkit.config.settings import DTYPE_NAMES
 from evalkit.errors import CheckpointError, ConfigError, UnsupportedSettingError
 from evalkit.phi3v.attention import check_attention, flash_attn_version, implementation, probe_sdpa_backend, register
 from evalkit.phi3v.config import load_config
 from evalkit.phi3v.hub import ModelSource, resolve_model, weight_files
 from evalkit.phi3v.modeling import DEFAULT_IMAGE_TOKEN_ID, Phi3VForCausalLM
-from evalkit.settings import DTYPE_NAMES
 
-DTYPES = {name: getattr(torch, name) for name in DTYPE_NAMES}  # the names are evalkit.settings'
+DTYPES = {name: getattr(torch, name) for name in DTYPE_NAMES}  # the names are evalkit.config.settings'
 __all__ = ["check_setting", "flash_attn_version", "load_model", "resolve_device", "resolve_dtype"]
 # Published checkpoints may carry this alias of embed_tokens (the remote code shared the module); same tensor.
 _ALIASES = {"model.vision_embed_tokens.wte.weight": "model.embed_tokens.weight"}

@@ -200,7 +200,7 @@ class RunWriter:
             return False
         self._close_samples()  # the exception in flight says what went wrong; a close error must not hide it
         if issubclass(exc_type, KeyboardInterrupt):
-            # "KeyboardInterrupt", or the signal's name (SIGINT / SIGTERM) from evalkit.interrupt
+            # "KeyboardInterrupt", or the signal's name (SIGINT / SIGTERM) from evalkit.run.interrupt
             self._record_final(perf, "interrupted", str(exc) or exc_type.__name__)
         else:
             self._record_final(perf, "failed", f"{exc_type.__name__}: {exc}")

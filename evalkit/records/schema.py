@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from evalkit.errors import EvalkitError
-from evalkit.record_types import check_prediction, check_record
+from evalkit.records.validation import check_prediction, check_record
 
 SCHEMA_VERSION = 1
 RUN_FILE = "run.json"
@@ -143,7 +143,7 @@ class RunRecord:
     n_errors: int = 0
     skip_reason: str | None = None
     error: str | None = None  # "ExceptionType: message" when status is "failed"
-    # One entry per process (group) that worked on the run: the first start, then each resume (evalkit/resume.py).
+    # One entry per process (group) that worked on the run: the first start, then each resume (evalkit/run/resume.py).
     attempts: list[dict] = field(default_factory=list)
     schema_version: int = SCHEMA_VERSION
 

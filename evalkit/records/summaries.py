@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from evalkit.metrics import estimates, yes_no_f1_estimate
 from evalkit.records.schema import PHASES, Prediction
-from evalkit.stats import DEFAULT_SEED, Stats
+from evalkit.scoring.metrics import estimates, yes_no_f1_estimate
+from evalkit.scoring.statistics import DEFAULT_SEED, Stats
 
 
 def _estimates(values_by_metric: dict[str, list[float]]) -> dict[str, dict]:

@@ -22,9 +22,6 @@ _EXPORTS = {
     "write_comparison": "evalkit.reports.compare_render",
     "history_table": "evalkit.reports.history",
     "write_history": "evalkit.reports.history",
-    "compare_main": "evalkit.reports.cli",
-    "baseline_main": "evalkit.reports.cli",
-    "history_main": "evalkit.reports.cli",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -13,7 +13,6 @@ from pathlib import Path
 
 from evalkit.config import file_slug
 from evalkit.errors import EvalkitError, OutputError
-from evalkit.record_types import check_baseline_sample
 from evalkit.records import (
     RUN_FILE,
     SCHEMA_VERSION,
@@ -25,6 +24,7 @@ from evalkit.records import (
     read_json_object,
     utc_now,
 )
+from evalkit.records.validation import check_baseline_sample
 from evalkit.reports.common import RunView
 
 BASELINE_KIND = "evalkit-baseline"

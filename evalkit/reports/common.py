@@ -8,14 +8,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evalkit.metrics import METRICS, PRIMARY_METRIC
 from evalkit.records import Prediction, RunRecord, atomic_write_text, summarize
-from evalkit.stats import Estimate
+from evalkit.scoring.metrics import METRICS, PRIMARY_METRIC
+from evalkit.scoring.statistics import Estimate
 
 SETTING_KEYS = ("model", "revision", "dtype", "attn", "device", "batch_size", "max_new_tokens", "num_crops")
 LATENCY_PHASES = ("end_to_end", "preprocess", "prefill", "decode")
 MEMORY_KEYS = ("peak_allocated", "peak_reserved", "peak_rss", "rss_growth")
-# For a metric evalkit.metrics does not know (a record from another version): error rates go down, the rest up.
+# For a metric evalkit.scoring.metrics does not know (a record from another version): error rates go down, the rest up.
 _LOWER_IS_BETTER_HINTS = ("cer", "wer", "rate", "error", "latency")
 
 
@@ -28,7 +28,7 @@ class MetricMeta:
 
 
 def metric_info(name: str) -> MetricMeta:
-    """The metric's registry entry (evalkit.metrics.METRICS); for a name it does not know, a conservative guess."""
+    """The metric's registry entry (evalkit.scoring.metrics.METRICS); for a name it does not know, a conservative guess."""
     info = METRICS.get(name)
     if info is not None:
         hib = None if info.higher_is_better is None else bool(info.higher_is_better)
@@ -49,7 +49,7 @@ def better(metric: str) -> str:
 
 
 def primary_metric(task: str, available: list[str] | None = None) -> str | None:
-    """The task's primary metric (evalkit.metrics.PRIMARY_METRIC), or the first available metric."""
+    """The task's primary metric (evalkit.scoring.metrics.PRIMARY_METRIC), or the first available metric."""
     primary = PRIMARY_METRIC.get(task)
     if available is None or primary in available:
         return primary

@@ -24,7 +24,7 @@ from evalkit.gates import describe_setting_diff, memory_key, setting_diff
 from evalkit.records import Prediction
 from evalkit.reports.baseline import load_run_or_baseline
 from evalkit.reports.common import MEMORY_KEYS, RunView, estimate, metric_info
-from evalkit.stats import Estimate, paired_bootstrap_diff
+from evalkit.scoring.statistics import Estimate, paired_bootstrap_diff
 
 CHANGE_EPS = 1e-9
 
@@ -354,10 +354,10 @@ def check_gate_metrics(reference: RunView, others: Sequence[RunView], metrics: S
     if not metrics:
         return
     try:
-        from evalkit.metrics import METRICS
+        from evalkit.scoring.metrics import METRICS
 
         known = set(METRICS)
-    except ImportError:  # pragma: no cover - evalkit.metrics is part of the package
+    except ImportError:  # pragma: no cover - evalkit.scoring.metrics is part of the package
         known = set()
     scored = {m for view in (reference, *others) for s in view.summary.values() for m in (s.get("metrics") or {})}
     for name in metrics:

@@ -23,7 +23,7 @@ from omegaconf import OmegaConf
 try:
     from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
     from hydra_plugins.hydra_submitit_launcher.submitit_launcher import BaseSubmititLauncher
-except ImportError:  # the `launchers` extra is not installed: evalkit.preflight refuses hydra/launcher=submitit_*
+except ImportError:  # the `launchers` extra is not installed: evalkit.cli.preflight refuses hydra/launcher=submitit_*
     BaseSubmititLauncher = None
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ class _WaitingLauncher(BaseSubmititLauncher or object):
         return executor
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
-        from evalkit.cli import note_job_failure
+        from evalkit.cli.app import note_job_failure
 
         assert self.config is not None
         sweep_dir = Path(str(self.config.hydra.sweep.dir))

@@ -1,14 +1,14 @@
-"""The "Standard benchmarks" section of datasets/README.md: the schemas of evalkit.adapters, each with a worked
-example made by the adapter itself from a row of the benchmark's layout and scored live by evalkit.metrics."""
+"""The "Standard benchmarks" section of datasets/README.md: the schemas of evalkit.data.benchmark_schemas, each with a worked
+example made by the adapter itself from a row of the benchmark's layout and scored live by evalkit.scoring.metrics."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from evalkit.adapters import SCHEMAS, row_fields
-from evalkit.metrics import score_sample
-from evalkit.suites import Sample, question_text
+from evalkit.data.benchmark_schemas import SCHEMAS, row_fields
+from evalkit.data.suites import Sample, question_text
+from evalkit.scoring.metrics import score_sample
 
 STOP = ["stop"] * 7 + ["stop sign"] * 3
 
@@ -94,7 +94,7 @@ INTRO = """
 Besides the suites above, a run can read a standard benchmark from a downloaded copy: `suites=[hf:DIR:SPLIT]`
 (Hugging Face `datasets`: a `save_to_disk` directory, Hub-layout parquet / arrow shards, or a repo id in the local
 cache; never downloaded) or `suites=[tsv:FILE]` (VLMEvalKit's TSV with base64 images). The main README shows the
-commands. The adapter (`evalkit/adapters.py`) is chosen by the columns; where benchmarks share one layout (all
+commands. The adapter (`evalkit/data/benchmark_schemas.py`) is chosen by the columns; where benchmarks share one layout (all
 VLMEvalKit TSVs: `index`, `image`, `question`, `answer`, `category`), by the file or directory name (`OCRBench.tsv`,
 `TextVQA_VAL.tsv`, `DocVQA_VAL.tsv`, `ChartQA_TEST.tsv`, `POPE.tsv`, `MMBench_DEV_EN.tsv`); `:schema=NAME` in the
 spec overrides both. Columns that fit no schema are refused with the columns found and the schemas known. Each

@@ -1,0 +1,1 @@
+"""What is evaluated: sample and suite types, the suite-directory format, and the standard benchmarks (hf:/tsv:)."""

@@ -1,0 +1,99 @@
+"""The types a suite is made of (`Sample`, `Suite`, `Relation`), the question types and their instructions: shared by
+the suite-directory loader (evalkit.data.suites), the standard-benchmark loader (evalkit.data.benchmarks) and scoring
+(evalkit.scoring), so this module imports neither PIL nor torch. The on-disk format is described in
+evalkit/data/suites.py; the image check every loader applies is evalkit/data/images.py."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# vqa: one question about one image (or several) with a checkable answer; the standard benchmarks loaded through
+# `hf:` / `tsv:` specs (evalkit.data.benchmarks) are vqa suites, and a suite directory may be one too.
+TASKS = ("describe", "ocr", "compare", "vqa")
+
+QUESTION_TYPES = ("transcription", "short_answer", "multiple_choice", "yes_no", "free_form")
+# OCR keeps to types scored by character error rate (its primary metric, located_cer, exists for both).
+TASK_TYPES = {
+    "ocr": ("transcription", "short_answer"),
+    "describe": ("free_form", "short_answer", "multiple_choice", "yes_no"),
+    "compare": ("free_form", "short_answer", "multiple_choice", "yes_no"),
+    "vqa": ("short_answer", "multiple_choice", "yes_no"),
+}
+DEFAULT_TYPE = {"ocr": "transcription", "describe": "free_form", "compare": "free_form", "vqa": "short_answer"}
+# How a short answer is compared (evalkit.scoring.metrics): vqa, contains and contains_formula are the TextVQA and OCRBench
+# metrics of the standard-benchmark adapters (evalkit.data.benchmark_schemas).
+MATCH_MODES = ("exact", "anls", "number", "time", "vqa", "contains", "contains_formula")
+CHOICE_LETTERS = "ABCDEFGH"
+# What the harness appends to the question of each type (prompts ask for the answer alone, as plain text).
+INSTRUCTIONS = {
+    "short_answer": "Answer with a single word, number or short phrase.",
+    "multiple_choice": "Answer with the letter of the correct option.",
+    "yes_no": "Answer yes or no.",
+}
+
+# The Phi-3 tokenizer's special-token syntax (<|image_1|>, <|image|>, <|end|>, <|user|> ...). The harness writes the
+# image tags and the chat format itself; inside a question such text would re-tag images or end the turn early.
+SPECIAL_TOKEN = re.compile(r"<\|[^<>|\s]*\|>")
+
+
+@dataclass(frozen=True)
+class Relation:
+    """A keyword group whose roles must all be named in one sentence (e.g. the object and how it changed)."""
+
+    roles: tuple[tuple[str, tuple[str, ...]], ...]  # (role name, alternatives), in manifest order
+    order: tuple[str, ...] = ()  # roles that must appear in this order within the sentence
+
+    def to_json(self) -> dict:
+        out: dict = {name: list(alts) for name, alts in self.roles}
+        if self.order:
+            out["order"] = list(self.order)
+        return out
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One question about one or more images, with the labels its question type is scored against."""
+
+    id: str
+    suite: str
+    task: str
+    images: tuple[Path, ...]  # absolute paths
+    question: str
+    type: str = ""  # one of QUESTION_TYPES; empty: the task's default
+    reference: str | None = None
+    answers: tuple[str, ...] = ()
+    choices: tuple[str, ...] = ()
+    match: str = "exact"
+    keywords: tuple[tuple[str, ...] | Relation, ...] = ()
+    forbidden: tuple[str, ...] = ()
+    case_sensitive: bool = False
+    tags: dict[str, str] = field(default_factory=dict)
+    line: int = 0  # manifest line, for messages
+
+    def __post_init__(self) -> None:
+        if not self.type:
+            object.__setattr__(self, "type", DEFAULT_TYPE.get(self.task, ""))
+
+
+def question_text(sample: Sample) -> str:
+    """The question as the model reads it: the manifest question, the options of a multiple-choice question
+    (one per line, "A. text"), and the answer instruction of its type."""
+    parts = [sample.question.strip()]
+    if sample.type == "multiple_choice":
+        parts += [f"{CHOICE_LETTERS[i]}. {choice}" for i, choice in enumerate(sample.choices)]
+    if sample.type in INSTRUCTIONS:
+        parts.append(INSTRUCTIONS[sample.type])
+    return "\n".join(parts)
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    task: str
+    version: str
+    description: str
+    path: Path
+    content_hash: str
+    samples: tuple[Sample, ...]

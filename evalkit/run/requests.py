@@ -1,0 +1,134 @@
+"""Timed requests: one batch's generate() call with what the run's mode puts around it, and nothing else.
+
+Latency mode: the request starts from the image files (decode, HD transform, tokenization are inside its timing).
+Throughput mode: a background thread prepares the next batches (evalkit.run.batching.Prefetcher) and the request starts
+from the prepared CPU tensors. Scoring, text decoding and the untimed image check are never part of a request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from transformers import CompileConfig, LogitsProcessorList
+
+from evalkit.config.settings import RuntimeConfig
+from evalkit.data.suites import Sample, question_text
+from evalkit.phi3v.engine import LoadedModel
+from evalkit.phi3v.images import load_image
+from evalkit.phi3v.processing import Phi3VProcessor, build_prompt
+from evalkit.run.batching import Prefetcher, Prepared, prepare
+from evalkit.run.measure import LatencyTracker, RequestTiming, StepClock, compiled_graphs, timed_region
+from evalkit.scoring import metrics
+
+
+def generate_kwargs(runtime: RuntimeConfig, device: torch.device) -> dict:
+    """runtime.compile: transformers' static KV cache, and its torch.compile of the forward for the decode steps
+    (the prefill is not compiled). On the CPU transformers compiles only when told to (_compile_all_devices)."""
+    if not runtime.compile:
+        return {}
+    config = CompileConfig(mode="reduce-overhead" if device.type == "cuda" else "default")
+    config._compile_all_devices = True
+    return {"cache_implementation": "static", "compile_config": config}
+
+
+@dataclass
+class Request:
+    """One timed request: the batch's inputs (CPU), its new tokens and its timing."""
+
+    inputs: dict[str, torch.Tensor]
+    new_tokens: torch.Tensor
+    timing: RequestTiming
+
+
+def timed_request(
+    loaded: LoadedModel,
+    samples: Sequence[Sample],
+    prompts: list[str],
+    *,
+    runtime: RuntimeConfig,
+    max_new_tokens: int,
+    prepared: Prepared | None = None,
+) -> Request:
+    """Generate up to `max_new_tokens` for one batch, timed. Without `prepared` (latency mode) the request starts
+    from the image files and preprocesses inside the timing; with it (throughput mode) it starts from the prepared
+    CPU tensors."""
+    device = loaded.device
+    tracker, clock, graphs = LatencyTracker(device), StepClock(device), compiled_graphs()
+    with timed_region(), tracker.track("total"):
+        if prepared is None:
+            with tracker.track("preprocess"):
+                cpu_inputs = loaded.processor(prompts, [[load_image(p) for p in s.images] for s in samples])
+        else:
+            cpu_inputs = prepared.inputs
+        inputs = {k: v.to(device, non_blocking=True) for k, v in cpu_inputs.items()}
+        clock.start()
+        # synced_gpus=False: under torchrun each rank generates its own batches; transformers would otherwise keep
+        # the ranks in lockstep whenever it thinks the model is sharded (FSDP / DeepSpeed ZeRO-3).
+        with torch.inference_mode():
+            output = loaded.model.generate(
+                **inputs, max_new_tokens=max_new_tokens, do_sample=False, synced_gpus=False,
+                logits_processor=LogitsProcessorList([clock]), **generate_kwargs(runtime, device),
+            )  # fmt: skip
+        generation = clock.stop()
+        new_tokens = output[:, inputs["input_ids"].shape[1] :].cpu()
+    preprocess = tracker.last("preprocess") if prepared is None else None
+    timing = RequestTiming(generation, tracker.last("total"), preprocess, compiled=compiled_graphs() > graphs)
+    return Request(cpu_inputs, new_tokens, timing)
+
+
+def prompts_of(samples: Sequence[Sample]) -> dict[str, str]:
+    """Each sample's chat prompt: its question with the type's options and instruction, after its image tags."""
+    return {s.id: build_prompt(question_text(s), len(s.images)) for s in samples}
+
+
+def budgets(processor: Phi3VProcessor, samples: Sequence[Sample], runtime: RuntimeConfig) -> dict[str, int]:
+    """Each sample's max_new_tokens: runtime.max_new_tokens when set (one override for every sample), else the
+    sample's own budget from its labels, counted with this model's tokenizer (metrics.token_budget)."""
+    if runtime.max_new_tokens is not None:
+        return {s.id: runtime.max_new_tokens for s in samples}
+    tokenizer = processor.tokenizer
+
+    def count(text: str) -> int:
+        return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    return {s.id: metrics.token_budget(s, count) for s in samples}
+
+
+def prefetcher(loaded: LoadedModel, batches: Sequence[list[Sample]]) -> Prefetcher:
+    """Batches prepared one ahead: while batch k generates, k+1 waits ready and k+2 is being prepared (pinned
+    memory on CUDA, so the copy to the GPU is asynchronous)."""
+    pin = loaded.device.type == "cuda"
+    return Prefetcher(batches, lambda batch: prepare(loaded.processor, batch, prompts_of(batch), pin=pin), depth=1)
+
+
+def request_round(loaded: LoadedModel, batches: Sequence[list[Sample]], runtime: RuntimeConfig) -> list[Request]:
+    """Preprocessing and generation of a sample set, nothing else (no image check, no decoding, no scoring): what
+    the performance benchmark times. Throughput mode prefetches as a run does; the images must be readable."""
+
+    def longest(batch: Sequence[Sample]) -> int:
+        return max(budgets(loaded.processor, batch, runtime).values())
+
+    if runtime.mode == "latency":
+        return [
+            timed_request(loaded, b, list(prompts_of(b).values()), runtime=runtime, max_new_tokens=longest(b))
+            for b in batches
+        ]
+    out = []
+    for _batch, prepared in prefetcher(loaded, batches):
+        if isinstance(prepared, Exception):
+            raise prepared
+        if prepared.failures:
+            raise prepared.failures[0][1]
+        out.append(
+            timed_request(
+                loaded,
+                prepared.samples,
+                prepared.prompts,
+                runtime=runtime,
+                max_new_tokens=longest(prepared.samples),
+                prepared=prepared,
+            )  # fmt: skip
+        )
+    return out
