@@ -26,8 +26,9 @@ def test_latency(bench, setting, suite, benchmark):
     loaded = bench.loaded(setting)
     cfg, _ = bench.config(setting)
     samples = list(bench.suite(suite).samples[: bench.options.perf_samples])
-    batches = runner.plan(loaded, samples, cfg.runtime)
-    _, failed = runner.check_images(loaded, samples, runner.prompts_of(samples))  # untimed, before the rounds
+    items = runner.make_items(loaded.processor, samples, cfg.runtime)
+    batches = runner.plan(loaded, items, cfg.runtime)
+    _, failed = runner.check_images(loaded, items)  # untimed, before the rounds
     assert not failed, f"{setting} {suite}: unreadable images: {[p.error for p in failed.values()][:3]}"
     rounds: list[list[Request]] = []
 

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from evalkit.records import Prediction
+from evalkit.records.facts import memory_key
 
 # Minimum share of samples whose first N greedy tokens match the reference setting (float32 eager), per dtype.
 # float32 kernels differ only in summation order, so answers should match; half precision legitimately drifts.
@@ -74,16 +75,6 @@ class MemoryCheck:
     ok: bool
     message: str
     skipped: str | None = None  # why no budget applies
-
-
-def memory_key(device: str, *memory: dict) -> str:
-    """Which memory figure gates a setting: on CUDA peak allocated memory (reset per setting: what the model needs);
-    on the CPU the growth of the process RSS during the evaluation (`rss_growth`), because the absolute peak RSS
-    depends on what ran before in the same process (a pytest session, a sweep). Records written before
-    `rss_growth` existed fall back to `peak_rss`."""
-    if device.startswith("cuda"):
-        return "peak_allocated"
-    return "rss_growth" if all(m.get("rss_growth") is not None for m in memory) else "peak_rss"
 
 
 def memory_budget(

@@ -4,6 +4,8 @@ a heavy dependency, never hide a cycle)."""
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "evalkit"
@@ -57,3 +59,82 @@ def test_the_evalkit_package_has_no_import_cycle():
 def test_the_cycle_finder_finds_one():
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+# The packages from the ground floor up: a module may import from its own package and from those below it, never
+# from one above (README "Layout", docs/architecture.md). Top-level modules count as their own "package".
+LAYERS = (
+    "evalkit.errors",
+    "evalkit.config",
+    "evalkit.phi3v",
+    "evalkit.data",
+    "evalkit.scoring",
+    "evalkit.records",
+    "evalkit.gates",
+    "evalkit.reports",
+    "evalkit.run",
+    "evalkit.cli",
+    "evalkit.__main__",
+)
+
+
+def _layer(module: str) -> int | None:
+    for index, name in enumerate(LAYERS):
+        if module == name or module.startswith(name + "."):
+            return index
+    return None  # the package face (evalkit/__init__.py: the version only)
+
+
+def upward_imports(graph: dict[str, set[str]]) -> list[str]:
+    out = []
+    for module, targets in sorted(graph.items()):
+        here = _layer(module)
+        for target in sorted(targets):
+            there = _layer(target)
+            if here is not None and there is not None and there > here:
+                out.append(f"{module} -> {target}")
+    return out
+
+
+def test_every_module_belongs_to_a_layer():
+    assert [m for m in import_graph() if _layer(m) is None] == ["evalkit"]
+
+
+def test_imports_flow_down_the_layers():
+    assert upward_imports(import_graph()) == []
+
+
+def test_the_layer_check_sees_an_upward_import():
+    assert upward_imports({"evalkit.records.files": {"evalkit.run.runner", "evalkit.scoring.metrics"}}) == [
+        "evalkit.records.files -> evalkit.run.runner"
+    ]
+
+
+def _modules_after(code: str) -> set[str]:
+    """The modules a fresh interpreter holds after running `code` (names printed one per line)."""
+    out = subprocess.run(
+        [sys.executable, "-c", f"{code}\nimport sys\nprint('\\n'.join(sys.modules))"],
+        capture_output=True, text=True, check=True, cwd=PACKAGE.parent,
+    )  # fmt: skip
+    return set(out.stdout.split())
+
+
+HEAVY = ("torch", "transformers", "hydra", "evalkit.phi3v", "pandas", "matplotlib", "datasets")
+
+
+def test_scoring_and_records_are_a_ground_floor():
+    """Scoring an answer and reading a run record need neither torch nor the model (nor pandas or Hydra)."""
+    loaded = _modules_after(
+        "import evalkit.scoring.metrics, evalkit.scoring.statistics, evalkit.records, evalkit.gates"
+    )
+    assert [m for m in loaded if m.split(".")[0] in HEAVY or m.startswith("evalkit.phi3v")] == []
+
+
+def test_help_and_version_import_nothing_heavy():
+    """`evalkit --help` / `--version` answer from the command table and package metadata alone (well under 1.5 s:
+    they import neither torch, nor transformers, nor Hydra)."""
+    for flag in ("--help", "--version"):
+        loaded = _modules_after(
+            f"import contextlib, io\nfrom evalkit.cli import main\nwith contextlib.redirect_stdout(io.StringIO()):\n    main([{flag!r}])"
+        )
+        assert [m for m in loaded if m.split(".")[0] in HEAVY or m.startswith("evalkit.phi3v")] == [], flag

@@ -9,6 +9,7 @@ from pathlib import Path
 import jiwer
 import pytest
 
+from evalkit.data.samples import token_budget
 from evalkit.data.suites import TASKS, Relation, Sample
 from evalkit.scoring.metrics import (
     METRICS,
@@ -24,7 +25,6 @@ from evalkit.scoring.metrics import (
     relaxed_accuracy,
     score_sample,
     substring_edit_distance,
-    token_budget,
     vqa_accuracy,
     wer,
     yes_no_f1_estimate,

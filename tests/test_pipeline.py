@@ -12,6 +12,7 @@ import pytest
 from evalkit.data.suites import resolve_suites
 from evalkit.phi3v.processing import Phi3VProcessor, build_prompt
 from evalkit.run.batching import Prefetcher, estimate_prompt_tokens, plan_batches, prepare
+from evalkit.run.items import Item
 
 ASSETS = Path(__file__).resolve().parents[1] / "evalkit" / "phi3v" / "assets"  # the published tokenizer files
 
@@ -28,8 +29,8 @@ def mixed():
     return [s for group in zip(*(suite.samples[:3] for suite in suites), strict=True) for s in group]
 
 
-def _prompts(samples):
-    return {s.id: build_prompt(s.question, len(s.images)) for s in samples}
+def _items(samples):
+    return [Item(s, prompt=build_prompt(s.question, len(s.images)), budget=8) for s in samples]
 
 
 def test_plan_without_lengths_keeps_manifest_order():
@@ -39,20 +40,18 @@ def test_plan_without_lengths_keeps_manifest_order():
 def test_plan_with_lengths_groups_similar_lengths_stably():
     batches = plan_batches(list("abcdef"), 2, lengths=[9, 1, 5, 1, 9, 5])
     assert batches == [["b", "d"], ["c", "f"], ["a", "e"]]
-    with pytest.raises(ValueError, match="2 lengths for 6 samples"):
+    with pytest.raises(ValueError, match="2 lengths for 6 items"):
         plan_batches(list("abcdef"), 2, lengths=[1, 2])
 
 
 def test_length_estimate_from_image_headers_is_the_prompt_length(processor, mixed):
-    prompts = _prompts(mixed)
-    for sample in mixed:
-        inputs = processor(prompts[sample.id], sample.images)
-        assert estimate_prompt_tokens(processor, sample, prompts[sample.id]) == inputs["input_ids"].shape[1], sample.id
+    for item in _items(mixed):
+        inputs = processor(item.prompt, item.sample.images)
+        assert estimate_prompt_tokens(processor, item) == inputs["input_ids"].shape[1], item.id
 
 
 def test_bucketing_cuts_padding(processor, mixed):
-    prompts = _prompts(mixed)
-    lengths = [estimate_prompt_tokens(processor, s, prompts[s.id]) for s in mixed]
+    lengths = [estimate_prompt_tokens(processor, item) for item in _items(mixed)]
     by_id = dict(zip((s.id for s in mixed), lengths, strict=True))
 
     def padding(batches):
@@ -68,8 +67,8 @@ def test_prepare_fails_an_unreadable_sample_alone(processor, mixed, tmp_path):
     shutil.copy(mixed[0].images[0], broken)
     broken.write_bytes(broken.read_bytes()[:200])  # truncated
     batch = [mixed[0], replace(mixed[1], images=[broken]), mixed[2]]
-    prepared = prepare(processor, batch, _prompts(batch))
-    assert [s.id for s in prepared.samples] == [mixed[0].id, mixed[2].id]
+    prepared = prepare(processor, _items(batch))
+    assert [item.id for item in prepared.items] == [mixed[0].id, mixed[2].id]
     assert [(s.id, type(e).__name__) for s, e in prepared.failures] == [(mixed[1].id, "InputError")]
     assert prepared.inputs["input_ids"].shape[0] == 2 and prepared.preprocess_ms > 0
     assert str(broken) in str(prepared.failures[0][1])

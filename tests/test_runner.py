@@ -11,11 +11,11 @@ import pytest
 from evalkit import cli
 from evalkit.cli import app
 from evalkit.config.settings import EvalConfig, ModelConfig, RuntimeConfig
+from evalkit.data.samples import token_budget
 from evalkit.data.suites import load_suite, resolve_suites
 from evalkit.errors import ConfigError, UnsupportedSettingError
 from evalkit.records import SCHEMA_VERSION, load_run
 from evalkit.run import evaluation, runner
-from evalkit.scoring import metrics
 
 pytestmark = pytest.mark.slow
 
@@ -183,19 +183,21 @@ def test_per_sample_budgets_and_batches_equal_batch_size_one(tmp_path):
     loaded = runner.load(cfg)
     pool = {s.id: s for suite in resolve_suites(["ocr", "describe"]) for s in suite.samples}
     samples = [pool["sign_exit"], pool["photo_astronaut_no_dog"], pool["chart_dc_revenue_fy2022"]]
-    limits = runner.budgets(loaded.processor, samples, cfg.runtime)
+    items = runner.make_items(loaded.processor, samples, cfg.runtime)
+    limits = {item.id: item.budget for item in items}
     count = lambda text: len(loaded.processor.tokenizer(text, add_special_tokens=False)["input_ids"])  # noqa: E731
-    assert limits == {s.id: metrics.token_budget(s, count) for s in samples}
+    assert limits == {s.id: token_budget(s, count) for s in samples}
     assert len(set(limits.values())) == 3  # three different budgets in one batch
-    alone = [runner.predict(loaded, [s], cfg.runtime)[0] for s in samples]
-    batch = runner.predict(loaded, samples, replace(cfg.runtime, batch_size=3))
+    alone = [runner.predict(loaded, [item], cfg.runtime)[0] for item in items]
+    batch = runner.predict(loaded, items, replace(cfg.runtime, batch_size=3))
     for one, many in zip(alone, batch, strict=True):
         assert one.answer_token_ids == many.answer_token_ids and one.answer == many.answer, one.sample_id
         assert many.max_new_tokens == limits[many.sample_id] and len(many.answer_token_ids) <= many.max_new_tokens
         assert many.truncated is (len(many.answer_token_ids) == many.max_new_tokens)
         assert many.tags["type"] == pool[many.sample_id].type and many.labels["type"] == many.tags["type"]
     # an explicit runtime.max_new_tokens overrides every budget
-    fixed = runner.predict(loaded, samples[:1], replace(cfg.runtime, max_new_tokens=3))[0]
+    three = replace(cfg.runtime, max_new_tokens=3)
+    fixed = runner.predict(loaded, runner.make_items(loaded.processor, samples[:1], three), three)[0]
     assert fixed.max_new_tokens == 3 and len(fixed.answer_token_ids) <= 3
 
 

@@ -86,7 +86,8 @@ def test_latency_mode_rules(tmp_path, loaded, calls):
 
 def test_benchmark_round_is_preprocessing_and_generation_only(loaded, calls):
     samples = resolve_suites(["ocr"])[0].samples[:2]
-    batches = runner.plan(loaded, samples, RuntimeConfig(**RT, batch_size=2))
+    items = runner.make_items(loaded.processor, samples, RuntimeConfig(**RT, batch_size=2))
+    batches = runner.plan(loaded, items, RuntimeConfig(**RT, batch_size=2))
     requests = runner.request_round(loaded, batches, RuntimeConfig(**RT, batch_size=2))
     assert len(requests) == 1 and calls["decode"] == Counter(timed=2) and calls["score"] == Counter()
     throughput = RuntimeConfig(**RT, batch_size=2, mode="throughput")

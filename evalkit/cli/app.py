@@ -17,8 +17,9 @@ import warnings
 from pathlib import Path
 
 from evalkit.cli import sweep
-from evalkit.cli.preflight import Plan, override_key, preflight, to_eval_config
+from evalkit.cli.preflight import Plan, preflight
 from evalkit.config import CONF_DIR
+from evalkit.config.overrides import override_key, to_eval_config
 from evalkit.errors import (
     EXIT_FAILED,
     EXIT_OK,

@@ -118,10 +118,23 @@ def _front_door(argv: list[str]) -> int | None:
     return None
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever sys.stderr is when a record is emitted, not the stream of the first call (in-process
+    callers such as pytest replace and close sys.stderr between calls)."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
     """`evalkit [COMMAND] ARGS`: the command's exit code. Without a command the arguments are a run's overrides."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", handlers=[_StderrHandler()])
     said = _front_door(argv)
     if said is not None:
         return said

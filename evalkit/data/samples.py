@@ -5,7 +5,9 @@ evalkit/data/suites.py; the image check every loader applies is evalkit/data/ima
 
 from __future__ import annotations
 
+import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -97,3 +99,27 @@ class Suite:
     path: Path
     content_hash: str
     samples: tuple[Sample, ...]
+
+
+# Token budgets (`token_budget`): room for the reference plus 30% and a fixed margin for a short lead-in.
+BUDGET_FACTOR, BUDGET_MARGIN = 1.3, 16
+FREE_FORM_MIN_TOKENS = 64  # a description has no reference text; this is room for a few sentences
+
+
+def budget_text(sample: Sample) -> str:
+    """The text a perfect answer consists of, whose token count sets the sample's generation budget."""
+    if sample.type == "transcription":
+        return sample.reference or ""
+    if sample.type == "multiple_choice":
+        return max((f"{CHOICE_LETTERS[i]}. {c}" for i, c in enumerate(sample.choices)), key=len)
+    if sample.type == "free_form":
+        return ", ".join(
+            g[0] if isinstance(g, tuple) else " ".join(alts[0] for _, alts in g.roles) for g in sample.keywords
+        )
+    return max(sample.answers, key=len) if sample.answers else ""
+
+
+def token_budget(sample: Sample, count_tokens: Callable[[str], int]) -> int:
+    """max_new_tokens for a sample: ceil(1.3 x tokens of its reference) + 16 (free-form: at least 64)."""
+    budget = math.ceil(BUDGET_FACTOR * count_tokens(budget_text(sample))) + BUDGET_MARGIN
+    return max(budget, FREE_FORM_MIN_TOKENS) if sample.type == "free_form" else budget

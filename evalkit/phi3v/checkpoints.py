@@ -81,7 +81,7 @@ def _random_tensor(name: str, shape: tuple[int, ...], std: float, generator: tor
 
 # Written last into every checkpoint evalkit makes: what it is and the size of each file, so that a cache entry
 # damaged later (a file deleted or cut short) is recognised.
-MARKER = "evalkit-checkpoint.json"
+MARKER = "evalkit-checkpoint.json"  # evalkit.records.facts.CHECKPOINT_MARKER: how a record knows its weights are random
 _SHARD = re.compile(r"model-\d{5}-of-\d{5}\.safetensors")
 _CHECKPOINT_FILES = {*_FILES, "config.json", "LICENSE", "model.safetensors", "model.safetensors.index.json", MARKER}
 

@@ -25,10 +25,11 @@ from evalkit.records.schema import (
     json_safe,
     utc_now,
 )
-from evalkit.records.summaries import summarize, summarize_performance
+from evalkit.records.summaries import LoopFigures, merged_memory, summarize, summarize_performance
 
 __all__ = [
     "PHASES",
+    "LoopFigures",
     "RUN_FILE",
     "SAMPLES_FILE",
     "SCHEMA_VERSION",
@@ -43,6 +44,7 @@ __all__ = [
     "json_safe",
     "load_run",
     "make_run_dir",
+    "merged_memory",
     "read_json_object",
     "read_predictions",
     "read_record",

@@ -3,7 +3,8 @@ latency / throughput / memory statistics over the timed batches."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from evalkit.records.schema import PHASES, Prediction
@@ -92,3 +93,51 @@ def summarize_performance(
         perf["repeats_differ"] = {"n": len(differ), "samples": differ[:20]}
     perf.update(extra or {})
     return perf
+
+
+@dataclass(frozen=True)
+class LoopFigures:
+    """`performance.harness`: the evaluation loop of one process, or of several merged (`merge`), so that a
+    torchrun run reports its loop the way a single process does."""
+
+    mode: str | None
+    wall_s: float | None  # the loop's wall time (merged: the longest loop's)
+    busy_s: float  # loop wall time summed over processes (one process: wall_s)
+    generate_s: float  # time inside timed requests, summed over processes
+    requests: int
+    compiled_requests: int
+    answered: int  # samples answered without error
+    generated_tokens: int
+
+    @classmethod
+    def merge(cls, parts: Sequence[LoopFigures]) -> LoopFigures:
+        """The loops of all ranks as one: wall time of the longest loop, everything else summed."""
+        walls = [p.wall_s for p in parts if p.wall_s is not None]
+        return cls(
+            mode=parts[0].mode if parts else None, wall_s=max(walls) if walls else None,
+            busy_s=sum(p.busy_s for p in parts), generate_s=sum(p.generate_s for p in parts),
+            requests=sum(p.requests for p in parts), compiled_requests=sum(p.compiled_requests for p in parts),
+            answered=sum(p.answered for p in parts), generated_tokens=sum(p.generated_tokens for p in parts),
+        )  # fmt: skip
+
+    def to_dict(self) -> dict:
+        """overhead: the share of loop time not spent generating; rates over the (longest) loop's wall time."""
+        wall = self.wall_s
+        return {
+            "mode": self.mode, "wall_s": wall, "generate_s": self.generate_s,
+            "overhead": 1.0 - self.generate_s / self.busy_s if self.busy_s > 0 and self.requests else None,
+            "requests": self.requests, "compiled_requests": self.compiled_requests,
+            "samples_per_s": self.answered / wall if wall else None,
+            "generated_tokens_per_s": self.generated_tokens / wall if wall else None,
+        }  # fmt: skip
+
+
+def merged_memory(parts: Iterable[dict]) -> dict:
+    """Per-process memory peaks merged: the largest of each figure (each rank is its own process on its own device,
+    so the largest is what one device must hold)."""
+    merged: dict[str, float] = {}
+    for memory in parts:
+        for key, value in (memory or {}).items():
+            if value is not None:
+                merged[key] = max(merged.get(key, value), value)
+    return merged

@@ -20,8 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from evalkit.errors import EvalkitError
-from evalkit.gates import describe_setting_diff, memory_key, setting_diff
+from evalkit.gates import describe_setting_diff, setting_diff
 from evalkit.records import Prediction
+from evalkit.records.facts import memory_key
 from evalkit.reports.baseline import load_run_or_baseline
 from evalkit.reports.common import MEMORY_KEYS, RunView, estimate, metric_info
 from evalkit.scoring.statistics import Estimate, paired_bootstrap_diff

@@ -7,32 +7,12 @@ import math
 import statistics
 from pathlib import Path
 
-from evalkit.gates import memory_key
+from evalkit.records.facts import random_weights, record_memory_key
 from evalkit.reports.common import RunView, fmt, fmt_estimate
 
 
-def random_weights(view: RunView) -> str | None:
-    """Why this run's model is known to have random weights (its scores are noise), or None.
-
-    The record knows it three ways: the model config asks for a generated checkpoint (`model.random`: the `tiny`
-    and `phi3v-random` configs), the model name is one of those configs, or the checkpoint directory the run loaded
-    carries the marker `evalkit make-checkpoint` writes (a checkpoint made by hand and passed as model.path)."""
-    model_cfg = (view.record.config or {}).get("model") or {}
-    if isinstance(model_cfg, dict) and model_cfg.get("random"):
-        return f"model `{view.setting.get('model')}` is a generated checkpoint (random: {model_cfg['random']})"
-    if view.setting.get("model") in ("tiny", "phi3v-random"):
-        return f"model `{view.setting['model']}` is a generated checkpoint"
-    # Imported here, not at the top: evalkit.phi3v loads torch, which `evalkit compare` / `history` do not need.
-    from evalkit.phi3v.checkpoints import MARKER
-
-    path = ((view.record.provenance or {}).get("model") or {}).get("path")
-    if path and (Path(path) / MARKER).is_file():
-        return f"{path} was written by `evalkit make-checkpoint`"
-    return None
-
-
 def random_weights_banner(view: RunView) -> str | None:
-    why = random_weights(view)
+    why = random_weights(view.record)
     if why is None:
         return None
     return f"RANDOM WEIGHTS: {why}; its answers are noise, so quality scores say nothing about the model."
@@ -70,11 +50,10 @@ def suite_rows(view: RunView) -> list[list[str]]:
 
 
 def memory_line(view: RunView) -> str:
-    """The peak-memory figure the gates read for this device (evalkit.gates.memory_key), in MiB, for the run."""
-    memory = view.record.performance.get("memory_mb") or {}
-    if not memory:
+    """The peak-memory figure the gates read for this device (evalkit.records.facts.memory_key), in MiB."""
+    if not view.record.performance.get("memory_mb"):
         return "peak memory: not measured"
-    key = memory_key(str(view.setting.get("device") or "cpu"), memory)
+    key = record_memory_key(view.record)
     return f"peak memory ({key}, whole run): {fmt(view.memory_mb(key), 0)} MiB"
 
 

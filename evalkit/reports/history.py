@@ -10,8 +10,8 @@ from pathlib import Path
 import pandas as pd
 
 from evalkit.errors import EvalkitError
-from evalkit.gates import memory_key
 from evalkit.records import RecordWarning, atomic_write_text, find_runs, load_run
+from evalkit.records.facts import record_memory_key
 from evalkit.reports import plots
 from evalkit.reports.baseline import baseline_path, load_baseline
 from evalkit.reports.common import RunView, fmt, md_table
@@ -60,8 +60,7 @@ def _row(view: RunView) -> dict:
         row[f"{col}_high"] = est.high if est else math.nan
     row["latency_e2e_median_ms"] = view.latency_median("end_to_end")
     row["decode_tokens_per_s"] = view.tokens_per_s
-    # The figure the memory gate judges (evalkit.gates.memory_key): CUDA peak allocated, else the RSS growth.
-    key = memory_key(str(view.setting.get("device") or "cpu"), view.record.performance.get("memory_mb") or {})
+    key = record_memory_key(view.record)  # the figure the memory gate judges
     row["peak_memory_mb"] = view.memory_mb(key)
     row["memory_kind"] = key
     return row

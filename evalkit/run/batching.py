@@ -1,6 +1,6 @@
 """Feeding the model: batches planned by prompt length, and a background stage that prepares the next batch.
 
-`plan_batches` groups the samples of a suite into batches; with bucketing, samples of similar prompt length go
+`plan_batches` groups the items of a suite into batches; with bucketing, items of similar prompt length go
 together (estimated from the image headers and the prompt, without decoding pixels), so left-padding wastes little.
 Callers keep answers in manifest order whatever the batch order.
 
@@ -20,58 +20,56 @@ from dataclasses import dataclass, field
 import torch
 from PIL import Image
 
-from evalkit.data.suites import Sample
 from evalkit.errors import EvalkitError
 from evalkit.phi3v.images import hd_size, load_image, tokens_per_image
 from evalkit.phi3v.processing import Phi3VProcessor
+from evalkit.run.items import Item
 
 
 @dataclass
 class Prepared:
     """A batch after image decoding, the HD transform and tokenization."""
 
-    samples: list[Sample]  # the samples whose images decoded, in batch order
-    prompts: list[str]
-    inputs: dict[str, torch.Tensor] | None  # CPU tensors (pinned when `pin`); None when every sample failed
-    failures: list[tuple[Sample, EvalkitError]] = field(default_factory=list)
+    items: list[Item]  # the items whose images decoded, in batch order
+    inputs: dict[str, torch.Tensor] | None  # CPU tensors (pinned when `pin`); None when every item failed
+    failures: list[tuple[Item, EvalkitError]] = field(default_factory=list)
     preprocess_ms: float = 0.0  # wall time of prepare(), measured in whichever thread ran it
 
 
-def check_samples(
-    processor: Phi3VProcessor, samples: Sequence[Sample], prompts: dict[str, str]
-) -> tuple[list[Sample], list[list[Image.Image]], list[tuple]]:
-    """Each sample alone: its images decoded and its prompt checked against them (tags, special tokens, sizes),
-    without building tensors. Returns (samples that passed, their images, [(sample, error)] for the others), so
+def check_items(
+    processor: Phi3VProcessor, items: Sequence[Item]
+) -> tuple[list[Item], list[list[Image.Image]], list[tuple[Item, EvalkitError]]]:
+    """Each item alone: its images decoded and its prompt checked against them (tags, special tokens, sizes),
+    without building tensors. Returns (items that passed, their images, [(item, error)] for the others), so
     that one bad sample never fails the batch it is in."""
     ok, images, failures = [], [], []
-    for sample in samples:
+    for item in items:
         try:
-            decoded = [load_image(path) for path in sample.images]
-            processor.validate(prompts[sample.id], decoded)
+            decoded = [load_image(path) for path in item.sample.images]
+            processor.validate(item.prompt, decoded)
         except EvalkitError as exc:
-            failures.append((sample, exc))
+            failures.append((item, exc))
             continue
         images.append(decoded)
-        ok.append(sample)
+        ok.append(item)
     return ok, images, failures
 
 
-def prepare(processor: Phi3VProcessor, samples: Sequence[Sample], prompts: dict[str, str], *, pin: bool = False):
-    """Check, decode, transform and tokenize a batch once. Errors of the processor itself (not of one sample)
+def prepare(processor: Phi3VProcessor, items: Sequence[Item], *, pin: bool = False) -> Prepared:
+    """Check, decode, transform and tokenize a batch once. Errors of the processor itself (not of one item)
     raise."""
     start = time.perf_counter()
-    ok, images, failures = check_samples(processor, samples, prompts)
-    batch_prompts = [prompts[s.id] for s in ok]
-    inputs = processor(batch_prompts, images) if ok else None
+    ok, images, failures = check_items(processor, items)
+    inputs = processor([item.prompt for item in ok], images) if ok else None
     if inputs is not None and pin:
         inputs = {k: v.pin_memory() for k, v in inputs.items()}  # lets the copy to the GPU run asynchronously
-    return Prepared(ok, batch_prompts, inputs, failures, (time.perf_counter() - start) * 1000.0)
+    return Prepared(ok, inputs, failures, (time.perf_counter() - start) * 1000.0)
 
 
-def estimate_prompt_tokens(processor: Phi3VProcessor, sample: Sample, prompt: str) -> int:
+def estimate_prompt_tokens(processor: Phi3VProcessor, item: Item) -> int:
     """Prompt length in tokens from the image headers (no pixel decode); an unreadable image counts 0."""
     counts = []
-    for path in sample.images:
+    for path in item.sample.images:
         try:
             with Image.open(path) as img:
                 width, height = img.size
@@ -80,19 +78,19 @@ def estimate_prompt_tokens(processor: Phi3VProcessor, sample: Sample, prompt: st
         except (OSError, ValueError, EvalkitError, Image.DecompressionBombError):
             counts.append(0)  # it fails when decoded; where it sits in the batch order does not matter
     try:
-        return len(processor.encode_prompt(prompt, counts))
+        return len(processor.encode_prompt(item.prompt, counts))
     except EvalkitError:
         return sum(counts)
 
 
-def plan_batches(samples: Sequence[Sample], size: int, lengths: Sequence[int] | None = None) -> list[list[Sample]]:
-    """Consecutive batches of `size`; with `lengths` (one per sample), sorted by length first (stable)."""
-    order = list(range(len(samples)))
+def plan_batches(items: Sequence, size: int, lengths: Sequence[int] | None = None) -> list[list]:
+    """Consecutive batches of `size`; with `lengths` (one per item), sorted by length first (stable)."""
+    order = list(range(len(items)))
     if lengths is not None:
-        if len(lengths) != len(samples):
-            raise ValueError(f"{len(lengths)} lengths for {len(samples)} samples")
+        if len(lengths) != len(items):
+            raise ValueError(f"{len(lengths)} lengths for {len(items)} items")
         order.sort(key=lambda i: lengths[i])
-    return [[samples[i] for i in order[k : k + size]] for k in range(0, len(order), size)]
+    return [[items[i] for i in order[k : k + size]] for k in range(0, len(order), size)]
 
 
 _DONE = object()
@@ -101,7 +99,7 @@ _DONE = object()
 class Prefetcher:
     """Iterate `(batch, Prepared or the exception prepare raised)`, prepared `depth` batches ahead in a thread."""
 
-    def __init__(self, batches: Sequence[list[Sample]], prepare_fn: Callable[[list[Sample]], Prepared], depth: int = 2):
+    def __init__(self, batches: Sequence[list[Item]], prepare_fn: Callable[[list[Item]], Prepared], depth: int = 2):
         self._batches = list(batches)
         self._prepare = prepare_fn
         self._queue: queue.Queue = queue.Queue(maxsize=max(1, depth))
@@ -129,7 +127,7 @@ class Prefetcher:
                 return
         self._put(_DONE)
 
-    def __iter__(self) -> Iterator[tuple[list[Sample], Prepared | Exception]]:
+    def __iter__(self) -> Iterator[tuple[list[Item], Prepared | Exception]]:
         self._thread.start()
         try:
             while True:

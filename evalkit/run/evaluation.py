@@ -1,8 +1,15 @@
-"""Answering samples: one batch at a time, each sample isolated (a bad image or prompt fails its sample alone, a
-batch that fails is retried sample by sample), scored and timed; the batch plan and the warm-up before timing.
+"""The evaluation loop of one setting, batch by batch: plan → prepare → generate → score → record.
 
-`predict()` and `request_round()` are what `pytest benchmarks/` reuses; evalkit/run/runner.py runs a whole setting
-around them. `_generate_once` is the one place a batch reaches the model (tests replace it to inject failures).
+`plan` groups a suite's items (evalkit.run.items) into batches; `evaluate` answers them in the runtime's mode and
+yields each batch's predictions for the runner to record. Answering a batch (`predict`, or the prefetched batch of
+throughput mode) goes:
+  check    each item alone, untimed: its images decoded, its prompt checked (a bad file fails its item alone);
+  generate `runtime.repeats` timed requests for the batch (evalkit.run.requests; `_generate_once` is the one place a
+           batch reaches the model); a batch that fails is retried item by item, so one bad sample never fails
+           its batch-mates;
+  score    outside the timing: each answer cut at its stop token and its own budget, decoded, scored
+           (evalkit.scoring.metrics) and turned into its Prediction (`Item.prediction`).
+`warm_up` runs untimed requests before anything is measured.
 """
 
 from __future__ import annotations
@@ -14,58 +21,22 @@ from dataclasses import dataclass, field
 import torch
 
 from evalkit.config.settings import RuntimeConfig
-from evalkit.data.suites import Sample
 from evalkit.errors import EvalkitError
 from evalkit.phi3v.engine import LoadedModel
 from evalkit.phi3v.images import CROP_SIZE
-from evalkit.records import (
-    Prediction,
-)
-from evalkit.run.batching import Prepared, check_samples, estimate_prompt_tokens, plan_batches
+from evalkit.records import LoopFigures, Prediction
+from evalkit.run.batching import Prepared, check_items, estimate_prompt_tokens, plan_batches
+from evalkit.run.items import Item
 from evalkit.run.measure import LoopClock, median_request
-from evalkit.run.requests import Request, budgets, prefetcher, prompts_of, timed_request
+from evalkit.run.requests import Request, longest_budget, prefetcher, timed_request
 from evalkit.run.roofline import BatchFigures
 from evalkit.scoring import metrics
 
 log = logging.getLogger(__name__)
 
-
-def _labels(sample: Sample) -> dict:
-    labels: dict = {"type": sample.type}
-    if sample.reference is not None:
-        labels["reference"] = sample.reference
-    if sample.answers:
-        labels["answers"] = list(sample.answers)
-    if sample.choices:
-        labels["choices"] = list(sample.choices)
-    if sample.type == "short_answer":
-        labels["match"] = sample.match
-    if sample.keywords:
-        labels["keywords"] = [g.to_json() if hasattr(g, "to_json") else list(g) for g in sample.keywords]
-    if sample.forbidden:
-        labels["forbidden"] = list(sample.forbidden)
-    return labels
-
-
-def _tags(sample: Sample) -> dict[str, str]:
-    # The question type is a tag of every prediction, so reports break scores down by it.
-    return {**sample.tags, "type": sample.type}
-
-
-def _prediction(sample: Sample, prompt: str, budget: int | None, **outcome) -> Prediction:
-    """The one place a sample's Prediction is built: what the sample is (id, suite, images, labels) comes from the
-    sample; the outcome (an answer with its scores, tokens and timings, or an error) from the caller."""
-    return Prediction(
-        sample_id=sample.id, suite=sample.suite, task=sample.task, tags=_tags(sample),
-        images=[str(p) for p in sample.images], prompt=prompt, labels=_labels(sample), max_new_tokens=budget, **outcome,
-    )  # fmt: skip
-
-
-def _failed(sample: Sample, prompt: str, error: BaseException, budget: int | None = None) -> Prediction:
-    return _prediction(
-        sample, prompt, budget, answer=None, answer_token_ids=[], scores={}, timings_ms={}, tokens={},
-        decode_tokens_per_s=None, error=f"{type(error).__name__}: {error}",
-    )  # fmt: skip
+# Errors a generate() call can end in: CUDA OOM and kernel failures are RuntimeErrors; inputs the per-item check
+# missed surface as ValueError or EvalkitError.
+_GENERATION_ERRORS = (RuntimeError, ValueError, EvalkitError)
 
 
 @dataclass
@@ -86,9 +57,132 @@ class RunState:
         self.batches += 1
         return self.base + (self.batches - 1) * self.stride + self.offset
 
+    def loop_figures(self, mode: str, predictions: Sequence[Prediction]) -> LoopFigures:
+        """This process's loop (`predictions`: those it answered, not those of earlier attempts)."""
+        ok = [p for p in predictions if not p.failed]
+        return LoopFigures(
+            mode=mode, wall_s=self.clock.wall_s, busy_s=self.clock.wall_s, generate_s=self.clock.generate_s,
+            requests=self.clock.requests, compiled_requests=self.compiled_requests, answered=len(ok),
+            generated_tokens=sum(p.tokens.get("generated", 0) for p in ok),
+        )  # fmt: skip
+
+
+# ------------------------------------------------------------------------------------------------------ plan
+
+
+def plan(loaded: LoadedModel, items: Sequence[Item], runtime: RuntimeConfig) -> list[list[Item]]:
+    """The batches of one suite's items; bucketed by estimated prompt length when batch_size > 1."""
+    if runtime.batch_size == 1 or not runtime.bucket:
+        return plan_batches(items, runtime.batch_size)
+    lengths = [estimate_prompt_tokens(loaded.processor, item) for item in items]
+    return plan_batches(items, runtime.batch_size, lengths)
+
+
+# -------------------------------------------------------------------------------------------------- the loop
+
+
+def evaluate(loaded: LoadedModel, batches: Sequence[list[Item]], runtime: RuntimeConfig, state: RunState) -> Iterator:
+    """(batch, its predictions in batch order) for each batch, in the runtime's mode."""
+    if runtime.mode == "latency":
+        for batch in batches:
+            yield batch, predict(loaded, batch, runtime, state)
+        return
+    for batch, prepared in prefetcher(loaded, batches):
+        if isinstance(prepared, (EvalkitError, ValueError, RuntimeError)):  # e.g. an image the processor cannot crop
+            results = {item.id: item.failure(prepared) for item in batch}
+        elif isinstance(prepared, Exception):  # anything else is a bug: fail loudly, as latency mode would
+            raise prepared
+        else:
+            results = {item.id: item.failure(exc) for item, exc in prepared.failures}
+            if prepared.items:
+                results.update(_answer(loaded, prepared.items, runtime, state, prepared))
+        yield batch, [results[item.id] for item in batch]
+
+
+def predict(
+    loaded: LoadedModel, batch: Sequence[Item], runtime: RuntimeConfig, state: RunState | None = None
+) -> list[Prediction]:
+    """Answer, score and time one batch (latency mode: the timed request decodes the image files again, because
+    its latency is meant to start from them). Predictions come back in the order of `batch`."""
+    state = state or RunState()
+    ready, results = check_images(loaded, batch)
+    if ready:
+        results.update(_answer(loaded, ready, runtime, state))
+    return [results[item.id] for item in batch]
+
+
+# ------------------------------------------------------------------------------------------------ prepare
+
+
+def check_images(loaded: LoadedModel, items: Sequence[Item]) -> tuple[list[Item], dict[str, Prediction]]:
+    """Check each item alone, untimed (images decoded and sized, prompt tokenized), so that a bad file or prompt
+    fails its item and not its batch. Returns the items that passed and failed predictions for the others."""
+    ready, _, failures = check_items(loaded.processor, items)
+    return ready, {item.id: item.failure(exc) for item, exc in failures}
+
+
+# ----------------------------------------------------------------------------------------------- generate
+
+
+def _generate_once(loaded: LoadedModel, items: Sequence[Item], max_new_tokens: int, **kwargs) -> Request:
+    """One timed request (the seam tests use to make a generation fail)."""
+    return timed_request(loaded, items, max_new_tokens=max_new_tokens, **kwargs)
+
+
+def _release(loaded: LoadedModel) -> None:
+    if loaded.device.type == "cuda":
+        torch.cuda.empty_cache()
+
+
+def _answer(loaded, batch: list[Item], runtime, state: RunState, prepared: Prepared | None = None) -> dict:
+    """Answer a batch whose items passed their own check. One bad sample never fails another sample of its batch:
+    if the batch's generation fails, each item is generated alone to find the one(s) that fail, then the rest of
+    the batch together again (the batch size closest to the configured one). If only the whole batch fails (e.g.
+    out of memory), the items keep their answers from being generated alone. Retries start from the image files
+    (as in latency mode); every prediction records the batch it was generated in (`batch_size`, `retry`)."""
+    try:
+        return _timed_predictions(loaded, batch, runtime, state, prepared)
+    except _GENERATION_ERRORS as exc:
+        _release(loaded)
+        if len(batch) == 1:
+            return {batch[0].id: batch[0].failure(exc)}
+        cause = f"the batch of {len(batch)} failed ({type(exc).__name__}: {exc})"
+        log.warning("%s; retrying its samples", cause)
+    results, bad = {}, []
+    for item in batch:
+        try:
+            results.update(_timed_predictions(loaded, [item], runtime, state, retry=f"{cause}; generated alone"))
+        except _GENERATION_ERRORS as exc:
+            _release(loaded)
+            results[item.id] = item.failure(exc)
+            bad.append(item.id)
+    rest = [item for item in batch if item.id not in bad]
+    if bad and len(rest) > 1:
+        note = f"{cause}; generated again without {', '.join(repr(b) for b in bad)}"
+        try:
+            results.update(_timed_predictions(loaded, rest, runtime, state, retry=note))
+        except _GENERATION_ERRORS:
+            _release(loaded)  # the rest keep their answers from being generated alone
+    return results
+
+
+def _timed_predictions(loaded, batch: list[Item], runtime, state: RunState, prepared=None, retry=None) -> dict:
+    """Time `runtime.repeats` requests for the batch, then build (and score) its predictions outside the timing."""
+    budget = longest_budget(batch)
+    requests = [
+        _generate_once(loaded, batch, budget, runtime=runtime, prepared=prepared) for _ in range(runtime.repeats)
+    ]
+    for request in requests:
+        state.clock.add(request.timing)
+        state.compiled_requests += request.timing.compiled
+    return _predictions(loaded, batch, requests, state, prepared, retry)
+
+
+# -------------------------------------------------------------------------------------------------- score
+
 
 def _answer_ids(row: torch.Tensor, stop_ids: set[int], budget: int) -> tuple[list[int], bool]:
-    """The answer's tokens, cut at the first stop token or at the sample's own budget, and whether it was cut
+    """The answer's tokens, cut at the first stop token or at the item's own budget, and whether it was cut
     off by the budget. A batch generates up to its largest budget; cutting each row to its own budget gives the
     tokens a batch of one would have produced (greedy decoding: a row does not depend on the others)."""
     ids = []
@@ -99,70 +193,7 @@ def _answer_ids(row: torch.Tensor, stop_ids: set[int], budget: int) -> tuple[lis
     return ids, len(ids) >= budget
 
 
-# Errors a generate() call can end in: CUDA OOM and kernel failures are RuntimeErrors; inputs the per-sample check
-# missed surface as ValueError or EvalkitError.
-_GENERATION_ERRORS = (RuntimeError, ValueError, EvalkitError)
-
-
-def _generate_once(loaded: LoadedModel, samples, prompts: list[str], max_new_tokens: int, **kwargs) -> Request:
-    """One timed request (the seam tests use to make a generation fail)."""
-    return timed_request(loaded, samples, prompts, max_new_tokens=max_new_tokens, **kwargs)
-
-
-def _release(loaded: LoadedModel) -> None:
-    if loaded.device.type == "cuda":
-        torch.cuda.empty_cache()
-
-
-def _timed_predictions(loaded, batch, prompts, runtime, limits, state, prepared=None, retry=None) -> dict:
-    """Time `runtime.repeats` requests for the batch, then build (and score) its predictions outside the timing."""
-    batch_prompts = [prompts[s.id] for s in batch]
-    longest = max(limits[s.id] for s in batch)  # each answer is cut to its own budget afterwards
-    requests = [
-        _generate_once(loaded, batch, batch_prompts, longest, runtime=runtime, prepared=prepared)
-        for _ in range(runtime.repeats)
-    ]
-    for request in requests:
-        state.clock.add(request.timing)
-        state.compiled_requests += request.timing.compiled
-    return _predictions(loaded, batch, batch_prompts, requests, limits, state, prepared, retry)
-
-
-def _answer(loaded, batch, prompts, runtime, limits, state: RunState, prepared: Prepared | None = None) -> dict:
-    """Answer a batch whose samples passed their own check. One bad sample never fails another sample of its batch:
-    if the batch's generation fails, each sample is generated alone to find the one(s) that fail, then the rest of
-    the batch together again (the batch size closest to the configured one). If only the whole batch fails (e.g.
-    out of memory), the samples keep their answers from being generated alone. Retries start from the image files
-    (as in latency mode); every prediction records the batch it was generated in (`batch_size`, `retry`)."""
-    try:
-        return _timed_predictions(loaded, batch, prompts, runtime, limits, state, prepared)
-    except _GENERATION_ERRORS as exc:
-        _release(loaded)
-        if len(batch) == 1:
-            return {batch[0].id: _failed(batch[0], prompts[batch[0].id], exc, limits[batch[0].id])}
-        cause = f"the batch of {len(batch)} failed ({type(exc).__name__}: {exc})"
-        log.warning("%s; retrying its samples", cause)
-    results, bad = {}, []
-    for s in batch:
-        try:
-            results.update(
-                _timed_predictions(loaded, [s], prompts, runtime, limits, state, retry=f"{cause}; generated alone")
-            )
-        except _GENERATION_ERRORS as exc:
-            _release(loaded)
-            results[s.id] = _failed(s, prompts[s.id], exc, limits[s.id])
-            bad.append(s.id)
-    rest = [s for s in batch if s.id not in bad]
-    if bad and len(rest) > 1:
-        note = f"{cause}; generated again without {', '.join(repr(b) for b in bad)}"
-        try:
-            results.update(_timed_predictions(loaded, rest, prompts, runtime, limits, state, retry=note))
-        except _GENERATION_ERRORS:
-            _release(loaded)  # the rest keep their answers from being generated alone
-    return results
-
-
-def _predictions(loaded, samples, prompts, requests: list[Request], limits, state: RunState, prepared, retry) -> dict:
+def _predictions(loaded, batch: list[Item], requests: list[Request], state: RunState, prepared, retry) -> dict:
     first, chosen = requests[0], median_request([r.timing for r in requests])
     stop_ids = set(loaded.processor.stop_token_ids) | {loaded.processor.pad_token_id}
     inputs = first.inputs
@@ -173,17 +204,16 @@ def _predictions(loaded, samples, prompts, requests: list[Request], limits, stat
         timings["preprocess"] = prepared.preprocess_ms  # done ahead, in the background: not part of `generate`
     rate = chosen.generation.decode_tokens_per_s  # per sequence
     batch_id, out, generated = state.new_batch_id(), {}, []
-    for i, (sample, prompt) in enumerate(zip(samples, prompts, strict=True)):
-        budget = limits[sample.id]
-        ids, truncated = _answer_ids(first.new_tokens[i], stop_ids, budget)
-        differ = any(_answer_ids(r.new_tokens[i], stop_ids, budget)[0] != ids for r in requests[1:])
+    for i, item in enumerate(batch):
+        ids, truncated = _answer_ids(first.new_tokens[i], stop_ids, item.budget)
+        differ = any(_answer_ids(r.new_tokens[i], stop_ids, item.budget)[0] != ids for r in requests[1:])
         answer = loaded.processor.decode(ids)
         generated.append(len(ids))
-        out[sample.id] = _prediction(
-            sample, prompt, budget, answer=answer, answer_token_ids=ids,
-            scores=metrics.score_sample(sample, answer), timings_ms=dict(timings),
+        out[item.id] = item.prediction(
+            answer=answer, answer_token_ids=ids, scores=metrics.score_sample(item.sample, answer),
+            timings_ms=dict(timings),
             tokens={"prompt": int(prompt_lengths[i]), "image": int(image_positions[i]), "generated": len(ids)},
-            decode_tokens_per_s=rate, truncated=truncated, batch_size=len(samples), retry=retry, batch_id=batch_id,
+            decode_tokens_per_s=rate, truncated=truncated, batch_size=len(batch), retry=retry, batch_id=batch_id,
             repeats_differ=differ,
         )  # fmt: skip
     if "image_sizes" in inputs:
@@ -195,60 +225,10 @@ def _predictions(loaded, samples, prompts, requests: list[Request], limits, stat
     return out
 
 
-def check_images(
-    loaded: LoadedModel, samples: Sequence[Sample], prompts: dict[str, str], limits: dict[str, int] | None = None
-) -> tuple[list[Sample], dict[str, Prediction]]:
-    """Check each sample alone, untimed (images decoded and sized, prompt tokenized), so that a bad file or prompt
-    fails its sample and not its batch. Returns the samples that passed and failed predictions for the others."""
-    ready, _, failures = check_samples(loaded.processor, samples, prompts)
-    limits = limits or {}
-    return ready, {s.id: _failed(s, prompts[s.id], exc, limits.get(s.id)) for s, exc in failures}
+# ------------------------------------------------------------------------------------------------ warm-up
 
 
-def predict(
-    loaded: LoadedModel, samples: Sequence[Sample], runtime: RuntimeConfig, state: RunState | None = None
-) -> list[Prediction]:
-    """Answer, score and time one batch (latency mode: the timed request decodes the image files again, because
-    its latency is meant to start from them). Predictions come back in the order of `samples`."""
-    state = state or RunState()
-    prompts = prompts_of(samples)
-    limits = budgets(loaded.processor, samples, runtime)
-    ready, results = check_images(loaded, samples, prompts, limits)
-    if ready:
-        results.update(_answer(loaded, ready, prompts, runtime, limits, state))
-    return [results[s.id] for s in samples]
-
-
-def plan(loaded: LoadedModel, samples: Sequence[Sample], runtime: RuntimeConfig) -> list[list[Sample]]:
-    """The batches of one suite's samples; bucketed by estimated prompt length when batch_size > 1."""
-    if runtime.batch_size == 1 or not runtime.bucket:
-        return plan_batches(samples, runtime.batch_size)
-    prompts = prompts_of(samples)
-    lengths = [estimate_prompt_tokens(loaded.processor, s, prompts[s.id]) for s in samples]
-    return plan_batches(samples, runtime.batch_size, lengths)
-
-
-def evaluate(loaded: LoadedModel, batches: Sequence[list[Sample]], runtime: RuntimeConfig, state: RunState) -> Iterator:
-    """(batch, its predictions in batch order) for each batch, in the runtime's mode."""
-    if runtime.mode == "latency":
-        for batch in batches:
-            yield batch, predict(loaded, batch, runtime, state)
-        return
-    for batch, prepared in prefetcher(loaded, batches):
-        prompts = prompts_of(batch)
-        limits = budgets(loaded.processor, batch, runtime)
-        if isinstance(prepared, (EvalkitError, ValueError, RuntimeError)):  # e.g. an image the processor cannot crop
-            results = {s.id: _failed(s, prompts[s.id], prepared, limits[s.id]) for s in batch}
-        elif isinstance(prepared, Exception):  # anything else is a bug: fail loudly, as latency mode would
-            raise prepared
-        else:
-            results = {s.id: _failed(s, prompts[s.id], exc, limits[s.id]) for s, exc in prepared.failures}
-            if prepared.samples:
-                results.update(_answer(loaded, prepared.samples, prompts, runtime, limits, state, prepared))
-        yield batch, [results[s.id] for s in batch]
-
-
-def warm_up(loaded: LoadedModel, batches: Sequence[list[Sample]], runtime: RuntimeConfig) -> None:
+def warm_up(loaded: LoadedModel, batches: Sequence[list[Item]], runtime: RuntimeConfig) -> None:
     """Untimed requests so that kernels are compiled and caches allocated before anything is measured. With
     runtime.compile, batches of two prompt lengths and of each batch size: torch.compile specialises on the first
     shape it sees and generalises on the second, so the timed requests find their graphs built (a request that
@@ -256,9 +236,8 @@ def warm_up(loaded: LoadedModel, batches: Sequence[list[Sample]], runtime: Runti
     picks = list(batches[:1])
     if runtime.compile and picks:
 
-        def length(batch: list[Sample]) -> int:
-            prompts = prompts_of(batch)
-            return max(estimate_prompt_tokens(loaded.processor, s, prompts[s.id]) for s in batch)
+        def length(batch: list[Item]) -> int:
+            return max(estimate_prompt_tokens(loaded.processor, item) for item in batch)
 
         sizes, lengths = {len(picks[0])}, {length(picks[0])}
         for batch in batches[1:]:
@@ -269,15 +248,10 @@ def warm_up(loaded: LoadedModel, batches: Sequence[list[Sample]], runtime: Runti
                 lengths.add(length(batch))
     for _ in range(runtime.warmup):
         for batch in picks:
-            prompts = prompts_of(batch)
-            ready, _ = check_images(loaded, batch, prompts)
+            ready, _ = check_images(loaded, batch)
             if not ready:
                 continue
-            limits = budgets(loaded.processor, ready, runtime)
             try:
-                timed_request(
-                    loaded, ready, [prompts[s.id] for s in ready], runtime=runtime,
-                    max_new_tokens=max(limits.values()),
-                )  # fmt: skip
+                timed_request(loaded, ready, runtime=runtime, max_new_tokens=longest_budget(ready))
             except _GENERATION_ERRORS as exc:
                 log.warning("warm-up request failed (%s); the timed requests will show it too", exc)

@@ -14,13 +14,11 @@ import torch
 from transformers import CompileConfig, LogitsProcessorList
 
 from evalkit.config.settings import RuntimeConfig
-from evalkit.data.suites import Sample, question_text
 from evalkit.phi3v.engine import LoadedModel
 from evalkit.phi3v.images import load_image
-from evalkit.phi3v.processing import Phi3VProcessor, build_prompt
 from evalkit.run.batching import Prefetcher, Prepared, prepare
+from evalkit.run.items import Item
 from evalkit.run.measure import LatencyTracker, RequestTiming, StepClock, compiled_graphs, timed_region
-from evalkit.scoring import metrics
 
 
 def generate_kwargs(runtime: RuntimeConfig, device: torch.device) -> dict:
@@ -44,8 +42,7 @@ class Request:
 
 def timed_request(
     loaded: LoadedModel,
-    samples: Sequence[Sample],
-    prompts: list[str],
+    items: Sequence[Item],
     *,
     runtime: RuntimeConfig,
     max_new_tokens: int,
@@ -59,7 +56,8 @@ def timed_request(
     with timed_region(), tracker.track("total"):
         if prepared is None:
             with tracker.track("preprocess"):
-                cpu_inputs = loaded.processor(prompts, [[load_image(p) for p in s.images] for s in samples])
+                images = [[load_image(path) for path in item.sample.images] for item in items]
+                cpu_inputs = loaded.processor([item.prompt for item in items], images)
         else:
             cpu_inputs = prepared.inputs
         inputs = {k: v.to(device, non_blocking=True) for k, v in cpu_inputs.items()}
@@ -78,57 +76,29 @@ def timed_request(
     return Request(cpu_inputs, new_tokens, timing)
 
 
-def prompts_of(samples: Sequence[Sample]) -> dict[str, str]:
-    """Each sample's chat prompt: its question with the type's options and instruction, after its image tags."""
-    return {s.id: build_prompt(question_text(s), len(s.images)) for s in samples}
-
-
-def budgets(processor: Phi3VProcessor, samples: Sequence[Sample], runtime: RuntimeConfig) -> dict[str, int]:
-    """Each sample's max_new_tokens: runtime.max_new_tokens when set (one override for every sample), else the
-    sample's own budget from its labels, counted with this model's tokenizer (metrics.token_budget)."""
-    if runtime.max_new_tokens is not None:
-        return {s.id: runtime.max_new_tokens for s in samples}
-    tokenizer = processor.tokenizer
-
-    def count(text: str) -> int:
-        return len(tokenizer(text, add_special_tokens=False)["input_ids"])
-
-    return {s.id: metrics.token_budget(s, count) for s in samples}
-
-
-def prefetcher(loaded: LoadedModel, batches: Sequence[list[Sample]]) -> Prefetcher:
+def prefetcher(loaded: LoadedModel, batches: Sequence[list[Item]]) -> Prefetcher:
     """Batches prepared one ahead: while batch k generates, k+1 waits ready and k+2 is being prepared (pinned
     memory on CUDA, so the copy to the GPU is asynchronous)."""
     pin = loaded.device.type == "cuda"
-    return Prefetcher(batches, lambda batch: prepare(loaded.processor, batch, prompts_of(batch), pin=pin), depth=1)
+    return Prefetcher(batches, lambda batch: prepare(loaded.processor, batch, pin=pin), depth=1)
 
 
-def request_round(loaded: LoadedModel, batches: Sequence[list[Sample]], runtime: RuntimeConfig) -> list[Request]:
+def request_round(loaded: LoadedModel, batches: Sequence[list[Item]], runtime: RuntimeConfig) -> list[Request]:
     """Preprocessing and generation of a sample set, nothing else (no image check, no decoding, no scoring): what
     the performance benchmark times. Throughput mode prefetches as a run does; the images must be readable."""
-
-    def longest(batch: Sequence[Sample]) -> int:
-        return max(budgets(loaded.processor, batch, runtime).values())
-
     if runtime.mode == "latency":
-        return [
-            timed_request(loaded, b, list(prompts_of(b).values()), runtime=runtime, max_new_tokens=longest(b))
-            for b in batches
-        ]
+        return [timed_request(loaded, b, runtime=runtime, max_new_tokens=longest_budget(b)) for b in batches]
     out = []
     for _batch, prepared in prefetcher(loaded, batches):
         if isinstance(prepared, Exception):
             raise prepared
         if prepared.failures:
             raise prepared.failures[0][1]
-        out.append(
-            timed_request(
-                loaded,
-                prepared.samples,
-                prepared.prompts,
-                runtime=runtime,
-                max_new_tokens=longest(prepared.samples),
-                prepared=prepared,
-            )  # fmt: skip
-        )
+        budget = longest_budget(prepared.items)
+        out.append(timed_request(loaded, prepared.items, runtime=runtime, max_new_tokens=budget, prepared=prepared))
     return out
+
+
+def longest_budget(items: Sequence[Item]) -> int:
+    """A batch generates up to its longest budget; each answer is cut to its own afterwards."""
+    return max(item.budget for item in items)

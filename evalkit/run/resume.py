@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from evalkit.cli.preflight import hydra_one_line, override_key
+from evalkit.config.overrides import hydra_one_line, override_key
 from evalkit.config.settings import EvalConfig
 from evalkit.errors import ConfigError, EvalkitError
 from evalkit.records import RUN_FILE, Prediction, RunRecord, read_record

@@ -37,19 +37,19 @@ from evalkit.records import (
 )
 from evalkit.reports import write_run_reports
 from evalkit.run import distributed, interrupt, sharded_run
-from evalkit.run.batching import estimate_prompt_tokens, plan_batches
+from evalkit.run.batching import estimate_prompt_tokens
 from evalkit.run.evaluation import RunState, check_images, evaluate, plan, predict, warm_up
+from evalkit.run.items import Item, make_items
 from evalkit.run.measure import MemoryTracker, release_memory
 from evalkit.run.provenance import environment
-from evalkit.run.requests import budgets, prompts_of, request_round
+from evalkit.run.requests import request_round
 from evalkit.run.roofline import BatchFigures, model_shape, roofline
 
 if TYPE_CHECKING:
     from evalkit.run.resume import ResumePoint
 
 __all__ = [
-    "LoadedModel", "RunResult", "budgets", "check_images", "load", "plan", "predict", "prompts_of", "request_round",
-    "run",
+    "Item", "LoadedModel", "RunResult", "check_images", "load", "make_items", "plan", "predict", "request_round", "run",
 ]  # fmt: skip
 log = logging.getLogger(__name__)
 
@@ -108,18 +108,6 @@ def write_reports(run_dir: Path) -> None:
         log.warning("%s: reports not written: %s", run_dir, report_exc)
 
 
-def _harness(runtime: RuntimeConfig, state: RunState, predictions: list[Prediction]) -> dict:
-    """The evaluation loop of this process (`predictions`: those it answered, not those of earlier attempts)."""
-    ok = [p for p in predictions if not p.failed]
-    wall = state.clock.wall_s
-    return {
-        "mode": runtime.mode, "wall_s": wall, "generate_s": state.clock.generate_s, "overhead": state.clock.overhead,
-        "requests": state.clock.requests, "compiled_requests": state.compiled_requests,
-        "samples_per_s": len(ok) / wall if wall > 0 else None,
-        "generated_tokens_per_s": sum(p.tokens.get("generated", 0) for p in ok) / wall if wall > 0 else None,
-    }  # fmt: skip
-
-
 def _roofline(loaded: LoadedModel, runtime: RuntimeConfig, figures: list[BatchFigures]) -> dict | None:
     if loaded.device.type != "cuda":
         return None
@@ -135,7 +123,7 @@ def _extra(runtime: RuntimeConfig) -> dict:
 def _performance(everything, new, loaded: LoadedModel, runtime: RuntimeConfig, state: RunState, memory) -> dict:
     """`performance` over `everything` (a resumed run's earlier samples included); the loop, load time and memory
     are this process's (`new`: what it answered)."""
-    extra = {**_extra(runtime), "harness": _harness(runtime, state, new)}
+    extra = {**_extra(runtime), "harness": state.loop_figures(runtime.mode, new).to_dict()}
     rooftop = _roofline(loaded, runtime, state.figures)
     if rooftop is not None:
         extra["roofline"] = rooftop
@@ -171,19 +159,27 @@ def _evaluate(cfg: EvalConfig, loaded: LoadedModel, batches, state: RunState, wr
     return memory.to_dict()
 
 
-def shard(loaded: LoadedModel, samples: Sequence[Sample], dist: distributed.Dist) -> list[Sample]:
-    """This rank's samples (manifest order kept): rank 0 balances the estimated prompt lengths over the ranks
+def shard(loaded: LoadedModel, items: Sequence[Item], dist: distributed.Dist) -> list[Item]:
+    """This rank's items (manifest order kept): rank 0 balances the estimated prompt lengths over the ranks
     (distributed.assign) and tells every rank, so all agree whatever their view of the files."""
     if not dist.enabled:
-        return list(samples)
+        return list(items)
 
     def assign() -> list[int]:
-        prompts = prompts_of(samples)
-        costs = [estimate_prompt_tokens(loaded.processor, s, prompts[s.id]) for s in samples]
+        costs = [estimate_prompt_tokens(loaded.processor, item) for item in items]
         return distributed.assign(costs, dist.world_size)
 
     ranks = dist.on_main(assign)
-    return [s for s, r in zip(samples, ranks, strict=True) if r == dist.rank]
+    return [item for item, r in zip(items, ranks, strict=True) if r == dist.rank]
+
+
+def plan_run(cfg: EvalConfig, loaded: LoadedModel, suites: Sequence[Suite], done, dist) -> list[list[Item]]:
+    """This process's batches: the selected samples not answered yet (`done`: kept from earlier attempts), as
+    items (prompt and budget made once), sharded over the ranks, batched per suite."""
+    kept = {(p.suite, p.sample_id) for p in done}
+    todo = [s for s in selected_samples(suites, cfg.limit) if (s.suite, s.id) not in kept]
+    mine = shard(loaded, make_items(loaded.processor, todo, cfg.runtime), dist)
+    return [b for suite in suites for b in plan(loaded, [i for i in mine if i.suite == suite.name], cfg.runtime)]
 
 
 def _run_dir(cfg: EvalConfig, dist: distributed.Dist) -> Path:
@@ -235,7 +231,6 @@ def run(
     """
     dist = distributed.current()
     suites = resolve_suites(cfg.suites)  # validates every manifest and image before any model work
-    samples = selected_samples(suites, cfg.limit)
     record = resume.record if resume is not None else _record(cfg, suites, config_dict or {})
     distributed.setup(dist, sharded_run.coordination_device(cfg.runtime.device))
     try:
@@ -244,12 +239,7 @@ def run(
     except UnsupportedSettingError as exc:
         if resume is not None or not (cfg.allow_skip if allow_skip is None else allow_skip):
             raise
-        log.warning("skipping %s: %s", cfg.run_name, exc)
-        run_dir = _run_dir(cfg, dist)
-        if dist.is_main:
-            write_skipped_run(run_dir, record, str(exc))
-        dist.barrier()
-        return RunResult(run_dir, read_record(run_dir / RUN_FILE))
+        return _skipped(cfg, dist, record, exc)
     interrupt.check()  # stopped while loading: nothing was evaluated, no run directory is made
     # After the load: a failed load leaves no empty directory.
     run_dir = resume.run_dir if resume is not None else _run_dir(cfg, dist)
@@ -257,14 +247,12 @@ def run(
     _describe(record, loaded, rt, dist)
     done = list(resume.done) if resume is not None else []
     _begin_attempt(record, dist, resume, len(done))
-    kept = {(p.suite, p.sample_id) for p in done}
-    mine = shard(loaded, [s for s in samples if (s.suite, s.id) not in kept], dist)
     torch.manual_seed(rt.seed)
-    batches = [b for suite in suites for b in plan(loaded, [s for s in mine if s.suite == suite.name], rt)]
+    batches = plan_run(cfg, loaded, suites, done, dist)
     release_memory(loaded.device)  # what earlier settings of this process left must not count as this one's peak
     base = 1 + max((p.batch_id for p in done if p.batch_id is not None), default=-1)
     state = RunState(base=base, stride=dist.world_size, offset=dist.rank)
-    order = {(s.suite, s.id): i for i, s in enumerate(samples)}
+    order = {(s.suite, s.id): i for i, s in enumerate(selected_samples(suites, cfg.limit))}
     new: list[Prediction] = []
     show = cfg.progress and dist.is_main
 
@@ -276,7 +264,8 @@ def run(
     if dist.enabled:
         job = sharded_run.ShardedJob(cfg, dist, run_dir, record, done, order, str(loaded.device))
         record = job.run(evaluate_into, lambda: new, lambda: state.figures, extra=_extra(rt),
-                         roofline=lambda figures: _roofline(loaded, rt, figures))  # fmt: skip
+                         roofline=lambda figures: _roofline(loaded, rt, figures),
+                         loop=lambda: state.loop_figures(rt.mode, new))  # fmt: skip
         return RunResult(run_dir, record)
     with _reports_when_stopped(cfg, run_dir), RunWriter(run_dir, record, existing=done if resume else None) as writer:
         memory = _evaluate(cfg, loaded, batches, state, writer, new, show)
@@ -291,6 +280,11 @@ def selected_samples(suites: Sequence[Suite], limit: int | None) -> list[Sample]
     return [s for suite in suites for s in (suite.samples[:limit] if limit else suite.samples)]
 
 
-def batches(samples: Sequence[Sample], size: int) -> list[list[Sample]]:
-    """Consecutive batches in manifest order (see `plan` for length bucketing)."""
-    return plan_batches(samples, size)
+def _skipped(cfg: EvalConfig, dist: distributed.Dist, record: RunRecord, exc: UnsupportedSettingError) -> RunResult:
+    """A setting this machine cannot run, recorded as `skipped` with the reason (allow_skip)."""
+    log.warning("skipping %s: %s", cfg.run_name, exc)
+    run_dir = _run_dir(cfg, dist)
+    if dist.is_main:
+        write_skipped_run(run_dir, record, str(exc))
+    dist.barrier()
+    return RunResult(run_dir, read_record(run_dir / RUN_FILE))

@@ -17,11 +17,19 @@ import logging
 import re
 import shutil
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from evalkit.records import SAMPLES_FILE, Prediction, RecordWarning, read_predictions, summarize_performance
+from evalkit.records import (
+    SAMPLES_FILE,
+    LoopFigures,
+    Prediction,
+    RecordWarning,
+    merged_memory,
+    read_predictions,
+    summarize_performance,
+)
 
 SHARDS_DIR = "shards"
 _SHARD_FILE = re.compile(r"rank-(\d+)\.jsonl")
@@ -83,8 +91,7 @@ class RankOutcome:
     error: str | None = None  # the signal's name, or "ExceptionType: message"
     signum: int | None = None  # interrupted: the signal
     performance: dict = field(default_factory=dict)  # the rank's own samples of this attempt (summarize_performance)
-    answered: int = 0  # samples of this attempt answered without error
-    generated_tokens: int = 0
+    loop: LoopFigures | None = None  # the rank's evaluation loop (performance.harness merges them)
     figures: list = field(default_factory=list)  # evalkit.run.roofline.BatchFigures of its batches (CUDA roofline)
 
 
@@ -97,45 +104,20 @@ def merged_status(outcomes: Sequence[RankOutcome]) -> tuple[str, str | None]:
     return "complete", None
 
 
-def _max(values: Iterable) -> float | None:
-    present = [v for v in values if v is not None]
-    return max(present) if present else None
-
-
-def merged_harness(outcomes: Sequence[RankOutcome]) -> dict:
-    """The evaluation loops of all ranks as one: wall time of the longest loop, time in generate() summed over
-    the ranks, overhead the share of the ranks' loop time not spent generating, rates over the longest wall."""
-    loops = [o.performance.get("harness") or {} for o in outcomes]
-    wall = _max(h.get("wall_s") for h in loops)
-    busy = sum(h.get("wall_s") or 0.0 for h in loops)
-    generate = sum(h.get("generate_s") or 0.0 for h in loops)
-    answered = sum(o.answered for o in outcomes)
-    tokens = sum(o.generated_tokens for o in outcomes)
-    return {
-        "mode": loops[0].get("mode") if loops else None,
-        "wall_s": wall,
-        "generate_s": generate,
-        "overhead": 1.0 - generate / busy if busy > 0 else None,
-        "requests": sum(h.get("requests") or 0 for h in loops),
-        "compiled_requests": sum(h.get("compiled_requests") or 0 for h in loops),
-        "samples_per_s": answered / wall if wall else None,
-        "generated_tokens_per_s": tokens / wall if wall else None,
-    }
-
-
 def merged_performance(predictions: Sequence[Prediction], outcomes: Sequence[RankOutcome], extra: dict) -> dict:
     """`performance` of the merged run: latency and token statistics over every batch of every rank (batch ids are
     unique across ranks), the largest load time and per-process memory peak of any rank (each rank is its own
     process on its own device, so the largest is what one device must hold), the merged loop, and each rank's own
     figures under `ranks`."""
-    memory_keys = sorted({k for o in outcomes for k in (o.performance.get("memory_mb") or {})})
-    memory = {k: _max((o.performance.get("memory_mb") or {}).get(k) for o in outcomes) for k in memory_keys}
+    harness = LoopFigures.merge([o.loop for o in outcomes if o.loop is not None]).to_dict()
     ranks = [
         {"rank": o.rank, "host": o.host, "device": o.device, "status": o.status, **o.performance} for o in outcomes
     ]
     return summarize_performance(
         predictions,
-        load_s=_max(o.performance.get("load_s") for o in outcomes),
-        memory_mb=memory,
-        extra={**extra, "harness": merged_harness(outcomes), "world_size": len(outcomes), "ranks": ranks},
+        load_s=max(
+            (o.performance["load_s"] for o in outcomes if o.performance.get("load_s") is not None), default=None
+        ),
+        memory_mb=merged_memory(o.performance.get("memory_mb") or {} for o in outcomes),
+        extra={**extra, "harness": harness, "world_size": len(outcomes), "ranks": ranks},
     )

@@ -22,7 +22,7 @@ import torch
 
 from evalkit.config.settings import EvalConfig
 from evalkit.errors import EXIT_FAILED, EvalkitError, one_line
-from evalkit.records import RUN_FILE, Prediction, RunRecord, RunWriter, read_predictions, read_record
+from evalkit.records import RUN_FILE, LoopFigures, Prediction, RunRecord, RunWriter, read_predictions, read_record
 from evalkit.records import summarize_performance as summarize
 from evalkit.run import interrupt
 from evalkit.run.distributed import Dist, host
@@ -67,6 +67,7 @@ class ShardedJob:
         *,
         extra: dict,
         roofline: Callable[[list], dict | None],
+        loop: Callable[[], LoopFigures],
     ) -> RunRecord:
         dist = self.dist
         main = None
@@ -74,7 +75,7 @@ class ShardedJob:
             main = RunWriter(self.run_dir, self.record, existing=self.done)
             remove_shards(self.run_dir)  # an earlier attempt's shard samples are in samples.jsonl now
         dist.barrier()
-        outcome, pending = self._own_shard(evaluate_into, new, figures)
+        outcome, pending = self._own_shard(evaluate_into, new, figures, loop)
         lost = None
         try:
             outcomes = dist.gather(outcome)
@@ -100,7 +101,7 @@ class ShardedJob:
             raise RankFailed(f"{record.error}; {self.run_dir} is recorded as failed")
         return record
 
-    def _own_shard(self, evaluate_into, new, figures) -> tuple[RankOutcome, BaseException | None]:
+    def _own_shard(self, evaluate_into, new, figures, loop) -> tuple[RankOutcome, BaseException | None]:
         rank = self.dist.rank
         shard_record = replace(
             self.record, run_id=f"{self.run_dir.name}/rank-{rank}", attempts=[],
@@ -117,9 +118,7 @@ class ShardedJob:
             outcome.signum = getattr(exc, "signum", int(signal.SIGINT))
         except Exception as exc:  # recorded, reported to rank 0, and raised again once the run is merged
             pending, outcome.status, outcome.error = exc, "failed", f"{type(exc).__name__}: {one_line(exc)}"
-        answered = [p for p in new() if not p.failed]
-        outcome.answered = len(answered)
-        outcome.generated_tokens = sum(p.tokens.get("generated", 0) for p in answered)
+        outcome.loop = loop()
         outcome.figures = list(figures())
         if not outcome.performance:  # stopped before its performance was summarized: what it measured
             outcome.performance = summarize(new(), load_s=None, memory_mb=None)

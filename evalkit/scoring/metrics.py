@@ -55,7 +55,7 @@ free_form (describe, compare)
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import jiwer
@@ -81,7 +81,7 @@ from evalkit.scoring.statistics import DEFAULT_RESAMPLES, DEFAULT_SEED, Estimate
 __all__ = [
     "METRICS", "PRIMARY_METRIC", "MetricInfo", "aggregate", "anls", "cer", "contains_answer", "exact_match",
     "forbidden_rate", "free_form_score", "keyword_recall", "located_cer", "normalize_text", "parse_choice",
-    "parse_yes_no", "relaxed_accuracy", "score_sample", "substring_edit_distance", "token_budget", "vqa_accuracy",
+    "parse_yes_no", "relaxed_accuracy", "score_sample", "substring_edit_distance", "vqa_accuracy",
     "wer", "yes_no_f1_estimate", "yes_no_metrics",
 ]  # fmt: skip
 
@@ -117,10 +117,6 @@ METRICS: dict[str, MetricInfo] = {
 }  # fmt: skip
 
 PRIMARY_METRIC: dict[str, str] = {"ocr": "located_cer", "describe": "score", "compare": "score", "vqa": "score"}
-
-# Token budgets (`token_budget`): room for the reference plus 30% and a fixed margin for a short lead-in.
-BUDGET_FACTOR, BUDGET_MARGIN = 1.3, 16
-FREE_FORM_MIN_TOKENS = 64  # a description has no reference text; this is room for a few sentences
 
 
 # ------------------------------------------------------------------------------------------ character errors
@@ -399,25 +395,6 @@ def free_form_score(named: int, false: int, groups: int) -> float:
     if groups == 0 or named == 0:
         return 0.0
     return named / groups * named / (named + false)
-
-
-def budget_text(sample: Sample) -> str:
-    """The text a perfect answer consists of, whose token count sets the sample's generation budget."""
-    if sample.type == "transcription":
-        return sample.reference or ""
-    if sample.type == "multiple_choice":
-        return max((f"{CHOICE_LETTERS[i]}. {c}" for i, c in enumerate(sample.choices)), key=len)
-    if sample.type == "free_form":
-        return ", ".join(
-            g[0] if isinstance(g, tuple) else " ".join(alts[0] for _, alts in g.roles) for g in sample.keywords
-        )
-    return max(sample.answers, key=len) if sample.answers else ""
-
-
-def token_budget(sample: Sample, count_tokens: Callable[[str], int]) -> int:
-    """max_new_tokens for a sample: ceil(1.3 x tokens of its reference) + 16 (free-form: at least 64)."""
-    budget = math.ceil(BUDGET_FACTOR * count_tokens(budget_text(sample))) + BUDGET_MARGIN
-    return max(budget, FREE_FORM_MIN_TOKENS) if sample.type == "free_form" else budget
 
 
 def estimates(values_by_metric: Mapping[str, Sequence[float]], *, seed: int = DEFAULT_SEED) -> dict[str, Estimate]:
