@@ -37,8 +37,10 @@ def _labels(sample: Sample) -> dict:
         labels["answers"] = list(sample.answers)
     if sample.choices:
         labels["choices"] = list(sample.choices)
-    if sample.type == "short_answer":
+    if sample.type == "short_answer" or sample.match != "exact":
         labels["match"] = sample.match
+    if sample.group:
+        labels["group"] = sample.group  # CircularEval: the summary scores the group from samples.jsonl alone
     if sample.keywords:
         labels["keywords"] = [g.to_json() if hasattr(g, "to_json") else list(g) for g in sample.keywords]
     if sample.forbidden:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evalkit.metrics import METRICS, PRIMARY_METRIC
+from evalkit.metrics import METRICS, primary_metric_for
 from evalkit.records import Prediction, RunRecord, atomic_write_text, summarize
 from evalkit.stats import Estimate
 
@@ -49,8 +49,9 @@ def better(metric: str) -> str:
 
 
 def primary_metric(task: str, available: list[str] | None = None) -> str | None:
-    """The task's primary metric (evalkit.metrics.PRIMARY_METRIC), or the first available metric."""
-    primary = PRIMARY_METRIC.get(task)
+    """The suite's primary metric (evalkit.metrics.primary_metric_for: the task's, CircularEval for a benchmark with
+    rotated copies), or the first available metric."""
+    primary = primary_metric_for(task, available)
     if available is None or primary in available:
         return primary
     return sorted(available)[0] if available else None
