@@ -80,13 +80,15 @@ def test_textvqa_from_save_to_disk_scores_vqa_accuracy(tmp_path):
         "answers": [TEN, ["acme"] * 10], "ocr_tokens": [["STOP"], ["ACME"]], "image": [_png("red"), _png("blue")],
     })) + ":validation"  # fmt: skip
     (suite,) = resolve_suites([spec])
-    assert (suite.name, suite.task, suite.version) == ("tv-validation", "vqa", "textvqa-adapter-1")
+    assert (suite.name, suite.task, suite.version) == ("tv-validation", "vqa", "textvqa-adapter-2")
     first = suite.samples[0]
     assert (first.id, first.type, first.match, len(first.answers)) == ("7", "short_answer", "vqa", 10)
     assert first.images[0].is_file() and first.images[0].read_bytes() == _png("red")
     assert question_text(first).endswith("Answer with a single word, number or short phrase.")
     assert _scores(first, "STOP.")["score"] == 1.0  # 7 humans agree: full credit
-    assert _scores(first, "The answer is stop sign")["vqa_accuracy"] == pytest.approx(0.9)  # 3 of 10
+    # the published VQA evaluation scores the raw answer; evalkit's extracted number reads the value first
+    assert _scores(first, "The answer is stop sign")["vqa_accuracy"] == 0.0
+    assert _scores(first, "The answer is stop sign")["vqa_accuracy_extracted"] == pytest.approx(0.9)  # 3 of 10
     assert _scores(first, "yield")["score"] == 0.0
 
 
@@ -100,7 +102,9 @@ def test_docvqa_from_a_hub_layout_parquet_directory_scores_anls(tmp_path):
     title, total = suite.samples
     assert (title.id, title.match, total.answers) == ("q1", "anls", ("$10.74", "10.74"))
     assert _scores(title, "ALONF")["anls"] == pytest.approx(0.8)  # one misread letter of five
-    assert _scores(title, "The title is 'Alone'.")["score"] == 1.0
+    assert _scores(title, "The title is 'Alone'.")["score"] == 0.0  # published ANLS: the raw answer
+    assert _scores(title, "The title is 'Alone'.")["anls_extracted"] == 1.0  # evalkit's: the extracted value
+    assert _scores(title, "Alone")["score"] == 1.0
     assert _scores(title, "Morgan")["score"] == 0.0  # below the 0.5 threshold: nothing
     assert _scores(total, "10.74")["score"] == 1.0
 
@@ -112,8 +116,10 @@ def test_chartqa_numbers_within_five_percent_and_text_exactly(tmp_path):
     })) + ":test"  # fmt: skip
     (suite,) = resolve_suites([spec])  # no column of its own: the directory name says ChartQA
     number, text = suite.samples
-    assert (number.match, text.match, number.tags) == ("number", "exact", {"subset": "human_test"})
-    assert _scores(number, "About 168 units.")["relaxed_accuracy"] == 1.0
+    assert (number.match, text.match, number.tags) == ("number", "number", {"subset": "human_test"})
+    assert _scores(number, "About 168 units.")["relaxed_accuracy_extracted"] == 1.0
+    assert _scores(number, "About 168 units.")["relaxed_accuracy"] == 0.0  # published: float() of the raw answer
+    assert _scores(number, "168")["score"] == 1.0
     assert _scores(number, "160")["score"] == 0.0  # 6% off
     assert (_scores(text, "east")["score"], _scores(text, "West")["score"]) == (1.0, 0.0)
 
