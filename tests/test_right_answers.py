@@ -18,7 +18,9 @@ SUITES = {s.name: s for s in resolve_suites(["describe", "ocr", "compare"])}
 SAMPLES = [s for suite in SUITES.values() for s in suite.samples if s.type != "free_form"]
 
 # The best value of each per-sample metric (vqa_accuracy's depends on how many humans agree: checked apart).
-BEST = {name: (1.0 if info.higher_is_better else 0.0) for name, info in METRICS.items() if info.higher_is_better is not None}
+BEST = {
+    name: (1.0 if info.higher_is_better else 0.0) for name, info in METRICS.items() if info.higher_is_better is not None
+}
 
 
 def _golds(sample: Sample) -> list[str]:
