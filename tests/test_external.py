@@ -14,7 +14,8 @@ from PIL import Image
 from evalkit import cli, external, runner
 from evalkit.errors import SuiteError
 from evalkit.metrics import score_sample, yes_no_metrics
-from evalkit.records import load_run
+from evalkit.records import load_run, summarize
+from evalkit.reports.baseline import load_run_or_baseline
 from evalkit.settings import EvalConfig, ModelConfig, RuntimeConfig
 from evalkit.suites import question_text, resolve_suites
 
@@ -346,3 +347,36 @@ def test_a_run_over_two_benchmarks(tmp_path):
     assert {"score", "contains_answer", "exact_match"} <= set(record.summary["OCRBench"]["metrics"])
     assert {"accuracy", "unparsed", "yes_no_f1"} <= set(record.summary["pope-test"]["metrics"])
     assert "OCRBench" in (result.run_dir / "report.md").read_text()
+
+
+@pytest.mark.slow
+def test_a_run_over_an_mmbench_tsv_with_rotated_copies_reports_circular_eval(tmp_path):
+    """VLMEvalKit's MMBench layout: question i and its rotations i + k * 1e6 (images by reference). CircularEval is
+    the suite's primary metric, beside per-row accuracy, and run.json's summary equals what samples.jsonl gives."""
+    header = ["index", "image", "question", "hint", "A", "B", "C", "answer", "category", "l2-category"]
+    mmb = _tsv(tmp_path / "MMBench_DEV_EN.tsv", header, [
+        ["1", _b64(_png("red", (40, 30))), "What colour?", "nan", "red", "blue", "green", "A", "color", "attribute"],
+        ["1000001", "1", "What colour?", "nan", "blue", "green", "red", "C", "color", "attribute"],
+        ["2000001", "1", "What colour?", "nan", "green", "red", "blue", "B", "color", "attribute"],
+        ["2", _b64(_png("blue", (40, 30))), "Which shape?", "A plain image.", "none", "circle", "", "A", "shape",
+         "spatial"],
+        ["1000002", "2", "Which shape?", "A plain image.", "circle", "none", "", "B", "shape", "spatial"],
+    ])  # fmt: skip
+    cfg = EvalConfig(
+        model=ModelConfig(), runtime=RuntimeConfig(device="cpu", num_crops=1, max_new_tokens=3, warmup=0),
+        suites=[f"tsv:{mmb}"], output_dir=str(tmp_path / "runs"), cache_dir=str(tmp_path / "cache"), progress=False,
+    )  # fmt: skip
+    result = runner.run(cfg)
+    record, predictions = load_run(result.run_dir)
+    assert record.status == "complete" and record.n_samples == 5
+    assert record.suites["MMBench_DEV_EN"]["version"] == "mcq-adapter-2"
+    assert {p.labels["group"] for p in predictions} == {"1", "2"}
+    assert all("nan" not in p.prompt for p in predictions)
+    summary = record.summary["MMBench_DEV_EN"]
+    assert summary["metrics"]["circular_accuracy"]["n"] == 2 and summary["metrics"]["accuracy"]["n"] == 5
+    assert {"circular_accuracy_extracted", "mmbench_accuracy", "score"} <= set(summary["metrics"])
+    assert "l2_category=attribute" in summary["by_tag"]
+    assert record.summary == summarize(predictions)  # the aggregates are what samples.jsonl recomputes
+    view = load_run_or_baseline(result.run_dir)
+    assert view.primary("MMBench_DEV_EN") == "circular_accuracy"
+    assert "circular_accuracy" in (result.run_dir / "report.md").read_text()

@@ -184,7 +184,7 @@ def fmt(value: Any, digits: int = 3) -> str:
 
 
 def fmt_estimate(est: Estimate | dict | None, digits: int = 3) -> str:
-    """'0.812 [0.750, 0.860]' (mean and 95% bootstrap CI)."""
+    """'0.812 [0.750, 0.860]' (mean and 95% CI)."""
     if isinstance(est, dict):
         est = estimate(est)
     if est is None or math.isnan(est.mean):

@@ -174,7 +174,7 @@ def run_html(view: RunView) -> str:
     if rec.error:
         body.append(f"<p class='bad'>Run error: {esc(rec.error)}</p>")
     if rec.summary or view.samples:
-        body += ["<h2>Scores</h2>", "<p class='muted'>Mean with 95% bootstrap confidence interval.</p>"]
+        body += ["<h2>Scores</h2>", "<p class='muted'>Mean with 95% confidence interval (Wilson for proportions, bootstrap for means).</p>"]
         body += [df_html(_scores_df(view)), img(plots.suite_scores_plot(view), "scores per suite")]
         truncated = truncation_line(view)
         if truncated:
