@@ -342,6 +342,14 @@ _VQA_CONTRACTIONS = {c.replace("'", ""): c for c in (
     "who've", "why'll", "why're", "why's", "won't", "would've", "wouldn't", "y'all", "you'd", "you'll", "you're",
     "you've",
 )}  # fmt: skip
+# Double contractions, each spelled with one of its apostrophes missing ("couldnt've", "couldn'tve"), as the official
+# list has them; and its one reversed entry, kept for conformance.
+_VQA_CONTRACTIONS.update({c[:i] + c[i + 1 :]: c for c in (
+    "couldn't've", "hadn't've", "he'd've", "it'd've", "mightn't've", "she'd've", "shouldn't've", "somebody'd've",
+    "someone'd've", "something'd've", "there'd've", "they'd've", "we'd've", "who'd've", "wouldn't've", "y'all'll",
+    "y'all'd've", "you'd've",
+) for i, ch in enumerate(c) if ch == "'"})  # fmt: skip
+_VQA_CONTRACTIONS["somebody'd"] = "somebodyd"
 
 
 def vqa_punctuation(text: str) -> str:
