@@ -2,6 +2,10 @@
 
 Each question type (`evalkit.suites.QUESTION_TYPES`) has its standard metric; `score_sample` returns them all,
 and `score` is the type's own headline number, in [0, 1], higher is better (describe and compare gate on it).
+Where a standard benchmark has a published scorer (`evalkit.published`), two numbers are recorded: the
+**published** one, the scorer applied to the raw answer as its reference does (plain metric name; `score` of a
+`vqa` suite, the number to compare with leaderboards), and evalkit's **extracted** one, the same metric on the
+answer's readings (suffix ``_extracted``). docs/scoring.md names each reference and every departure.
 
 transcription (ocr)
     Answers lose their markdown (table pipes and rules, bold/italic, bullets, headings, code fences) and both
@@ -15,35 +19,42 @@ transcription (ocr)
         preamble line ("Here is the text:"): the exact text and nothing else. Can exceed 1 (a chatty answer).
 
 short_answer
-    The answer's value is extracted first (`evalkit.answers.extract_short_answer`: "The total is 10.74." ->
-    "10.74"), then compared with each acceptable answer; the best one counts.
-    ``exact_match``  1 when the normalised value equals an answer (`normalize_answer`: case, typography,
-        edge punctuation, a leading article, number words); numbers and times compare by value.
-    ``anls`` (match "anls", text read from the image)  DocVQA's Average Normalized Levenshtein Similarity:
-        1 - edit distance / longer length, 0 below similarity 0.5. Partial credit for a near-miss reading.
-    ``relaxed_accuracy`` (match "number")  ChartQA's: correct within 5% relative error (exact when the
-        answer is 0). "25%" reads as 25, "$14.7B" as 14.7; more than one number in the value is unparsed.
+    The answer's readings (`evalkit.answers.answer_candidates`): its extracted value ("The total is 10.74." ->
+    "10.74") and the whole answer; each is compared with each acceptable answer, the gold answers normalised by
+    the same function (`clean_value`), and the best counts: a right answer given verbatim always scores full.
+    ``exact_match``  1 when a reading equals an answer (`normalize_answer`: case, typography, enclosing quotes
+        and final punctuation, a leading article, number words); numbers and times compare by value.
+    ``anls`` / ``anls_extracted`` (match "anls")  DocVQA's ANLS: 1 - edit distance / longer length, 0 below
+        similarity 0.5. Partial credit for a near-miss reading.
+    ``relaxed_accuracy`` / ``relaxed_accuracy_extracted`` (match "number")  ChartQA's: within 5% relative
+        error. Published: float() of the raw answer, "35%" is 0.35, anything else text equality. Extracted: the
+        one number of a reading ("$14.7B", "1,000", "five", ".35"; "35%" as 0.35 or 35); text golds match exactly.
     match "time"  a clock time, compared on a 12-hour dial: "15:00" equals "3:00", "3:45" does not.
-    ``vqa_accuracy`` (match "vqa", TextVQA / VQAv2)  the VQA metric over the human answers (usually 10): both
-        sides normalised as the VQA evaluation does (`evalkit.answers.vqa_normalize`), then for each human answer
-        left out, min(1, matches among the others / 3), averaged. 3 of 10 humans agreeing earns full credit.
-    ``contains_answer`` (match "contains" / "contains_formula", OCRBench)  OCRBench's rule, on the whole
-        answer, not the extracted value: 1 when an accepted answer, lower-cased and with newlines as spaces,
-        occurs in the lower-cased answer; "contains_formula" (handwritten maths) removes spaces and keeps case.
-        A lenient published metric: an answer that lists many candidates can win it, which is why
-        ``exact_match`` on the extracted value is reported beside it.
+    ``vqa_accuracy`` / ``vqa_accuracy_extracted`` (match "vqa", TextVQA / VQAv2)  min(1, humans who gave the
+        answer / 3), each human answer left out in turn, averaged. Published: the official evaluation's
+        normalisation (the human answers' only when they disagree); extracted: `vqa_normalize` on both sides.
+    ``contains_answer`` (match "contains" / "contains_formula", OCRBench)  OCRBench's published rule, on the whole
+        answer: 1 when an accepted answer, lower-cased and with newlines as spaces, occurs in the lower-cased
+        answer; "contains_formula" (handwritten maths) removes spaces and keeps case. Lenient: an answer that
+        lists many candidates can win it, which is why ``exact_match`` is reported beside it.
     ``unparsed``  1 when no value (number, time, text) could be read; such an answer is wrong.
-    ``located_cer`` / ``located_cer_cs`` (ocr only)  CER of the extracted value against the closest answer,
+    ``located_cer`` / ``located_cer_cs`` (ocr only)  CER of the best reading against the closest answer,
         capped at 1: the field was read exactly, not merely mentioned somewhere.
-    ``score``  anls, relaxed_accuracy, vqa_accuracy, contains_answer or exact_match according to the
-        sample's match.
+    ``score``  for a `vqa` suite (a standard benchmark) the published metric of its match; for evalkit's own
+        suites the extracted one (anls_extracted, relaxed_accuracy_extracted, exact_match).
 
 multiple_choice / yes_no
     ``accuracy`` 1 when the parsed option / yes-no is the right one; ``unparsed`` 1 when the answer names no
     option (or several) / neither yes nor no (or both): it is wrong, and counted here. ``yes_ratio`` (yes/no)
     1 for yes, 0 for no, absent when unparsed: its mean is the share of yes answers (ideal: the suite's share
     of yes labels, 0.5 when balanced). ``yes_no_f1`` (per suite and tag, from all yes/no samples) is the F1
-    of "yes" (POPE); an unparsed answer counts as not-yes. ``score`` = accuracy.
+    of "yes"; an unparsed answer counts as not-yes. ``score`` = accuracy.
+    match "pope" (POPE)  ``pope_accuracy`` and ``pope_yes_ratio`` by POPE's published rule (no/No/not in the
+    first sentence is no, anything else yes), ``pope_f1`` per suite and tag; ``score`` = pope_accuracy.
+    match "mmbench" (MMBench)  ``mmbench_accuracy``: the option VLMEvalKit's exact matching reads; ``score`` =
+    mmbench_accuracy. Rows sharing a `group` (rotated options) also get ``circular_accuracy`` (published
+    CircularEval: right only if every row is, over groups) and ``circular_accuracy_extracted`` in the summary
+    (`circular_outcomes`); the former is then the suite's primary metric (`primary_metric_for`).
 
 free_form (describe, compare)
     ``keyword_recall``  share of keyword groups matched (`evalkit.keywords`: whole words, plurals, negation
