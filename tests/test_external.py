@@ -338,7 +338,7 @@ def test_a_run_over_two_benchmarks(tmp_path):
     record, predictions = load_run(result.run_dir)
     assert record.status == "complete" and record.n_samples == 4 and record.n_errors == 0
     assert {name: s["task"] for name, s in record.suites.items()} == {"OCRBench": "vqa", "pope-test": "vqa"}
-    assert record.suites["OCRBench"]["version"] == "ocrbench-adapter-1"
+    assert record.suites["OCRBench"]["version"] == "ocrbench-adapter-2"
     suites = {s.name: s for s in resolve_suites(cfg.suites)}
     for p in predictions:
         sample = next(s for s in suites[p.suite].samples if s.id == p.sample_id)
