@@ -104,6 +104,7 @@ from evalkit.stats import (
     bootstrap_mean_ci,
     bounded_mean_ci,
     proportion_ci,
+    wilson_ci,
 )
 from evalkit.suites import CHOICE_LETTERS, Sample
 
@@ -422,13 +423,23 @@ def yes_no_f1_estimate(
     seed: int = DEFAULT_SEED,
     n_resamples: int = DEFAULT_RESAMPLES,
 ) -> Estimate:
-    """F1 of "yes" with a percentile-bootstrap interval over the questions (fixed seed)."""
+    """F1 of "yes" with a percentile-bootstrap interval over the questions (fixed seed). When the bootstrap has no
+    spread (one question, or every resample alike: F1 0 or 1 on a few questions), the Wilson interval of F1 read
+    as a proportion over the tp + fp + fn answers it counts, so a small n never reads as certainty."""
     g = np.asarray(golds, dtype=bool)
     s = np.asarray([x is True for x in said], dtype=bool)
     n = len(g)
     f1 = yes_no_metrics(golds, said)["f1"]
-    if n < 2 or math.isnan(f1):
+    if math.isnan(f1):
         return Estimate(f1, f1, f1, n)
+    counted = int((g | s).sum())  # tp + fp + fn: the answers F1 is about
+
+    def floor() -> Estimate:
+        w = wilson_ci(f1 * counted, counted)
+        return Estimate(f1, w.low, w.high, n)
+
+    if n < 2:
+        return floor()
     idx = np.random.default_rng(seed).integers(0, n, size=(n_resamples, n))
     gi, si = g[idx], s[idx]
     tp = (gi & si).sum(axis=1)
@@ -436,6 +447,8 @@ def yes_no_f1_estimate(
     denom = 2 * tp + wrong
     boot = np.where(denom > 0, 2 * tp / np.maximum(denom, 1), np.nan)
     low, high = np.nanquantile(boot, [0.025, 0.975])
+    if not high > low:
+        return floor()
     return Estimate(f1, min(float(low), f1), max(float(high), f1), n)
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from evalkit.adapters import SCHEMAS, row_fields
-from evalkit.metrics import circular_outcomes, estimates, primary_metric_for, score_sample
+from evalkit.metrics import circular_outcomes, estimates, primary_metric_for, score_sample, yes_no_f1_estimate
 from evalkit.published import (
     anls_published,
     circular_group,
@@ -175,3 +175,7 @@ def test_wilson_intervals_never_zero_width():
     est = estimates({"accuracy": [0.0] * 3, "anls": [0.0] * 3, "cer": [0.2, 0.2]})
     assert est["accuracy"].high > 0 and est["anls"].high > 0
     assert est["cer"].low == est["cer"].high == 0.2  # an unbounded mean has no such floor (see docs/scoring.md)
+    one = yes_no_f1_estimate([True], [True])
+    assert one.mean == 1.0 and one.low < 1.0  # one question is not certainty
+    none_right = yes_no_f1_estimate([True, False, True], [False, True, False])
+    assert none_right.mean == 0.0 and none_right.high > 0.0
