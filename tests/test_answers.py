@@ -82,7 +82,10 @@ def test_drop_preamble_line():
         ("The visitor is Jane A. Doe. Her badge is V-3318.", "Jane A. Doe"),
         ("The host is Dr. Omar Reyes.", "Dr. Omar Reyes"),
         # a wrong title stays a wrong title: the words around it are not thrown away until something matches
-        ("The book is 'A Novel' by Morgan Maxwell, about being alone", "'A Novel' by Morgan Maxwell, about being alone"),
+        (
+            "The book is 'A Novel' by Morgan Maxwell, about being alone",
+            "'A Novel' by Morgan Maxwell, about being alone",
+        ),
         ("", ""),
     ],
 )
