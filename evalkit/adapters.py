@@ -80,9 +80,9 @@ SCHEMAS: dict[str, Schema] = {
         Schema("chartqa", "ChartQA", "short_answer", "relaxed_accuracy", questions=("question", "query"),
                answers=("answer", "label", "answers"), signatures=(frozenset({"query", "label"}),), aliases=("chartqa",),
                tags={"type": "subset", "category": "category"}),
-        Schema("pope", "POPE", "yes_no", "accuracy", answers=("answer",), signatures=(frozenset({"image_source"}),),
+        Schema("pope", "POPE", "yes_no", "pope_accuracy", answers=("answer",), signatures=(frozenset({"image_source"}),),
                aliases=("pope",), tags={"category": "category"}),
-        Schema("mcq", "multiple choice (MMBench-style)", "multiple_choice", "accuracy", answers=("answer",),
+        Schema("mcq", "multiple choice (MMBench-style)", "multiple_choice", "mmbench_accuracy", answers=("answer",),
                required=("A", "B"), signatures=(frozenset({"A", "B", "answer"}),), aliases=("mmbench", "mcq"),
                # the L2 category is "l2-category" in VLMEvalKit's TSVs and "L2-category" in the lmms-lab hub copies
                tags={"category": "category", "l2-category": "l2_category", "L2-category": "l2_category", "split": "split"}),
