@@ -20,7 +20,6 @@ _TYPOGRAPHY = str.maketrans(
         "\u00a0": " ", "\u2007": " ", "\u202f": " ",
     }
 )  # fmt: skip
-_WS = re.compile(r"[ \t\f\v]+")
 
 
 def unify_typography(text: str) -> str:
