@@ -179,3 +179,25 @@ def test_wilson_intervals_never_zero_width():
     assert one.mean == 1.0 and one.low < 1.0  # one question is not certainty
     none_right = yes_no_f1_estimate([True, False, True], [False, True, False])
     assert none_right.mean == 0.0 and none_right.high > 0.0
+
+
+def test_always_answering_a_scores_a_quarter_per_row_and_nothing_circular():
+    """The issue's case: four options, each question asked in its four rotations; a model that always says "A" is
+    right once per question (0.25 per row) and never in every rotation (CircularEval 0.00)."""
+    schema, preds = SCHEMAS["mcq"], []
+    for q in range(1, 6):
+        for k in range(4):
+            options = ["w", "x", "y", "z"][k:] + ["w", "x", "y", "z"][:k]
+            index = str(q + k * 1_000_000)
+            row = {"index": index, "question": "Which?", "answer": "ABCD"[options.index("w")],
+                   **dict(zip("ABCD", options, strict=True))}  # fmt: skip
+            f = row_fields(schema, row, [*row, "image"])
+            sample = Sample(id=index, suite="mmb", task="vqa", images=(Path("/x.png"),), question=f.question,
+                            type=f.type, answers=f.answers, choices=f.choices, match=f.match, group=f.group)  # fmt: skip
+            preds.append(Prediction(sample_id=index, suite="mmb", task="vqa", tags={}, images=[], prompt="", answer="A",
+                                    answer_token_ids=[], scores=score_sample(sample, "A"), timings_ms={}, tokens={},
+                                    decode_tokens_per_s=None, labels={"group": f.group}))  # fmt: skip
+    metrics = summarize(preds)["mmb"]["metrics"]
+    assert metrics["mmbench_accuracy"]["mean"] == metrics["accuracy"]["mean"] == 0.25
+    assert metrics["circular_accuracy"]["mean"] == 0.0 and metrics["circular_accuracy"]["n"] == 5
+    assert metrics["score"]["mean"] == 0.25 and metrics["circular_accuracy"]["high"] > 0
