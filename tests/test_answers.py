@@ -5,9 +5,12 @@ from __future__ import annotations
 import pytest
 
 from evalkit.scoring.extraction import (
+    answer_candidates,
+    clean_value,
     drop_preamble_line,
     extract_short_answer,
     normalize_answer,
+    number_readings,
     numbers_in,
     parse_choice,
     parse_number,
@@ -82,7 +85,10 @@ def test_drop_preamble_line():
         ("The visitor is Jane A. Doe. Her badge is V-3318.", "Jane A. Doe"),
         ("The host is Dr. Omar Reyes.", "Dr. Omar Reyes"),
         # a wrong title stays a wrong title: the words around it are not thrown away until something matches
-        ("The book is 'A Novel' by Morgan Maxwell, about being alone", "A Novel' by Morgan Maxwell, about being alone"),
+        (
+            "The book is 'A Novel' by Morgan Maxwell, about being alone",
+            "'A Novel' by Morgan Maxwell, about being alone",
+        ),
         ("", ""),
     ],
 )
@@ -105,6 +111,18 @@ def test_numbers():
     assert parse_number("About 168 units") == 168.0
     assert parse_number("between 160 and 170") is None  # two numbers: ambiguous, so unparsed
     assert parse_number("no idea") is None
+    assert numbers_in(".35") == [0.35] and numbers_in("It is .5%") == [0.5]  # a bare decimal
+    assert number_readings("35%") == (0.35, 35.0) and number_readings("35 %") == (0.35, 35.0)
+    assert number_readings("0.35") == (0.35,) and number_readings("1 or 2") == ()
+
+
+def test_clean_value_removes_only_what_surrounds_a_value():
+    assert clean_value("'Alone'.") == "Alone" and clean_value("**EXIT**") == "EXIT" and clean_value("(B)") == "B"
+    assert clean_value("U.S.A.") == "U.S.A" and clean_value("(202) 555-0123") == "(202) 555-0123"
+    assert clean_value("(a) and (b)") == "(a) and (b)"  # not one enclosing pair
+    assert clean_value(" Data\nScience ") == "Data Science"
+    assert answer_candidates("Smoking is harmful.") == ["harmful", "Smoking is harmful"]
+    assert answer_candidates("Here is the text:\nEXIT") == ["EXIT"] and answer_candidates("") == []
 
 
 @pytest.mark.parametrize(

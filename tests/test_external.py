@@ -16,7 +16,8 @@ from evalkit.config.settings import EvalConfig, ModelConfig, RuntimeConfig
 from evalkit.data import benchmarks
 from evalkit.data.suites import question_text, resolve_suites
 from evalkit.errors import SuiteError
-from evalkit.records import load_run
+from evalkit.records import load_run, summarize
+from evalkit.reports.baseline import load_run_or_baseline
 from evalkit.run import runner
 from evalkit.scoring.metrics import score_sample, yes_no_metrics
 
@@ -82,13 +83,15 @@ def test_textvqa_from_save_to_disk_scores_vqa_accuracy(tmp_path):
         "answers": [TEN, ["acme"] * 10], "ocr_tokens": [["STOP"], ["ACME"]], "image": [_png("red"), _png("blue")],
     })) + ":validation"  # fmt: skip
     (suite,) = resolve_suites([spec])
-    assert (suite.name, suite.task, suite.version) == ("tv-validation", "vqa", "textvqa-adapter-1")
+    assert (suite.name, suite.task, suite.version) == ("tv-validation", "vqa", "textvqa-adapter-2")
     first = suite.samples[0]
     assert (first.id, first.type, first.match, len(first.answers)) == ("7", "short_answer", "vqa", 10)
     assert first.images[0].is_file() and first.images[0].read_bytes() == _png("red")
     assert question_text(first).endswith("Answer with a single word, number or short phrase.")
     assert _scores(first, "STOP.")["score"] == 1.0  # 7 humans agree: full credit
-    assert _scores(first, "The answer is stop sign")["vqa_accuracy"] == pytest.approx(0.9)  # 3 of 10
+    # the published VQA evaluation scores the raw answer; evalkit's extracted number reads the value first
+    assert _scores(first, "The answer is stop sign")["vqa_accuracy"] == 0.0
+    assert _scores(first, "The answer is stop sign")["vqa_accuracy_extracted"] == pytest.approx(0.9)  # 3 of 10
     assert _scores(first, "yield")["score"] == 0.0
 
 
@@ -102,7 +105,9 @@ def test_docvqa_from_a_hub_layout_parquet_directory_scores_anls(tmp_path):
     title, total = suite.samples
     assert (title.id, title.match, total.answers) == ("q1", "anls", ("$10.74", "10.74"))
     assert _scores(title, "ALONF")["anls"] == pytest.approx(0.8)  # one misread letter of five
-    assert _scores(title, "The title is 'Alone'.")["score"] == 1.0
+    assert _scores(title, "The title is 'Alone'.")["score"] == 0.0  # published ANLS: the raw answer
+    assert _scores(title, "The title is 'Alone'.")["anls_extracted"] == 1.0  # evalkit's: the extracted value
+    assert _scores(title, "Alone")["score"] == 1.0
     assert _scores(title, "Morgan")["score"] == 0.0  # below the 0.5 threshold: nothing
     assert _scores(total, "10.74")["score"] == 1.0
 
@@ -114,8 +119,10 @@ def test_chartqa_numbers_within_five_percent_and_text_exactly(tmp_path):
     })) + ":test"  # fmt: skip
     (suite,) = resolve_suites([spec])  # no column of its own: the directory name says ChartQA
     number, text = suite.samples
-    assert (number.match, text.match, number.tags) == ("number", "exact", {"subset": "human_test"})
-    assert _scores(number, "About 168 units.")["relaxed_accuracy"] == 1.0
+    assert (number.match, text.match, number.tags) == ("number", "number", {"subset": "human_test"})
+    assert _scores(number, "About 168 units.")["relaxed_accuracy_extracted"] == 1.0
+    assert _scores(number, "About 168 units.")["relaxed_accuracy"] == 0.0  # published: float() of the raw answer
+    assert _scores(number, "168")["score"] == 1.0
     assert _scores(number, "160")["score"] == 0.0  # 6% off
     assert (_scores(text, "east")["score"], _scores(text, "West")["score"]) == (1.0, 0.0)
 
@@ -333,7 +340,7 @@ def test_a_run_over_two_benchmarks(tmp_path):
     record, predictions = load_run(result.run_dir)
     assert record.status == "complete" and record.n_samples == 4 and record.n_errors == 0
     assert {name: s["task"] for name, s in record.suites.items()} == {"OCRBench": "vqa", "pope-test": "vqa"}
-    assert record.suites["OCRBench"]["version"] == "ocrbench-adapter-1"
+    assert record.suites["OCRBench"]["version"] == "ocrbench-adapter-2"
     suites = {s.name: s for s in resolve_suites(cfg.suites)}
     for p in predictions:
         sample = next(s for s in suites[p.suite].samples if s.id == p.sample_id)
@@ -342,3 +349,36 @@ def test_a_run_over_two_benchmarks(tmp_path):
     assert {"score", "contains_answer", "exact_match"} <= set(record.summary["OCRBench"]["metrics"])
     assert {"accuracy", "unparsed", "yes_no_f1"} <= set(record.summary["pope-test"]["metrics"])
     assert "OCRBench" in (result.run_dir / "report.md").read_text()
+
+
+@pytest.mark.slow
+def test_a_run_over_an_mmbench_tsv_with_rotated_copies_reports_circular_eval(tmp_path):
+    """VLMEvalKit's MMBench layout: question i and its rotations i + k * 1e6 (images by reference). CircularEval is
+    the suite's primary metric, beside per-row accuracy, and run.json's summary equals what samples.jsonl gives."""
+    header = ["index", "image", "question", "hint", "A", "B", "C", "answer", "category", "l2-category"]
+    mmb = _tsv(tmp_path / "MMBench_DEV_EN.tsv", header, [
+        ["1", _b64(_png("red", (40, 30))), "What colour?", "nan", "red", "blue", "green", "A", "color", "attribute"],
+        ["1000001", "1", "What colour?", "nan", "blue", "green", "red", "C", "color", "attribute"],
+        ["2000001", "1", "What colour?", "nan", "green", "red", "blue", "B", "color", "attribute"],
+        ["2", _b64(_png("blue", (40, 30))), "Which shape?", "A plain image.", "none", "circle", "", "A", "shape",
+         "spatial"],
+        ["1000002", "2", "Which shape?", "A plain image.", "circle", "none", "", "B", "shape", "spatial"],
+    ])  # fmt: skip
+    cfg = EvalConfig(
+        model=ModelConfig(), runtime=RuntimeConfig(device="cpu", num_crops=1, max_new_tokens=3, warmup=0),
+        suites=[f"tsv:{mmb}"], output_dir=str(tmp_path / "runs"), cache_dir=str(tmp_path / "cache"), progress=False,
+    )  # fmt: skip
+    result = runner.run(cfg)
+    record, predictions = load_run(result.run_dir)
+    assert record.status == "complete" and record.n_samples == 5
+    assert record.suites["MMBench_DEV_EN"]["version"] == "mcq-adapter-2"
+    assert {p.labels["group"] for p in predictions} == {"1", "2"}
+    assert all("nan" not in p.prompt for p in predictions)
+    summary = record.summary["MMBench_DEV_EN"]
+    assert summary["metrics"]["circular_accuracy"]["n"] == 2 and summary["metrics"]["accuracy"]["n"] == 5
+    assert {"circular_accuracy_extracted", "mmbench_accuracy", "score"} <= set(summary["metrics"])
+    assert "l2_category=attribute" in summary["by_tag"]
+    assert record.summary == summarize(predictions)  # the aggregates are what samples.jsonl recomputes
+    view = load_run_or_baseline(result.run_dir)
+    assert view.primary("MMBench_DEV_EN") == "circular_accuracy"
+    assert "circular_accuracy" in (result.run_dir / "report.md").read_text()

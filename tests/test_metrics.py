@@ -153,7 +153,7 @@ def test_case_rule():
 def test_exact_match_anls_relaxed_accuracy():
     assert exact_match("The West.", ["West"]) == 1.0 and exact_match("five", ["5"]) == 1.0
     assert exact_match("", ["x"]) == 0.0 and exact_match("East", ["West"]) == 0.0
-    # ANLS: 1 - edit distance / longer length, 0 at or beyond 0.5
+    # ANLS: 1 - edit distance / longer length, 0 below a similarity of 0.5 (0.5 itself is kept)
     assert anls("ALONE", ["Alone"]) == 1.0
     assert anls("ALONF", ["ALONE"]) == pytest.approx(0.8)
     assert anls("A Novel by Morgan Maxwell", ["ALONE"]) == 0.0
@@ -162,6 +162,7 @@ def test_exact_match_anls_relaxed_accuracy():
     # relaxed accuracy: within 5% of a number, exact otherwise
     assert relaxed_accuracy("168", ["170"]) == 1.0 and relaxed_accuracy("161", ["170"]) == 0.0
     assert relaxed_accuracy("$14.7B", ["14.7"]) == 1.0 and relaxed_accuracy("25%", ["25"]) == 1.0
+    assert relaxed_accuracy("25%", ["0.25"]) == 1.0 and relaxed_accuracy(".35", ["0.35"]) == 1.0
     assert relaxed_accuracy("0", ["0"]) == 1.0 and relaxed_accuracy("0.01", ["0"]) == 0.0
     assert relaxed_accuracy("Rust", ["rust"]) == 1.0 and relaxed_accuracy(None, ["3"]) == 0.0
 
@@ -179,8 +180,11 @@ def test_vqa_accuracy_over_human_answers():
     assert vqa_accuracy("3.5", ["35"] * 10) == 0.0  # a decimal point stays
     assert vqa_accuracy("red", ["red"]) == 1.0  # one reference answer: its exact match
     sample = _sample("vqa", type="short_answer", answers=tuple(ten), match="vqa")
-    assert score_sample(sample, "The answer is stop sign.") == {"exact_match": 1.0, "vqa_accuracy": pytest.approx(0.9),
-                                                                "unparsed": 0.0, "score": pytest.approx(0.9)}  # fmt: skip
+    # a standard benchmark: `score` is the published scorer on the raw answer, the extracted number beside it
+    assert score_sample(sample, "The answer is stop sign.") == {
+        "exact_match": 1.0, "vqa_accuracy": 0.0, "vqa_accuracy_extracted": pytest.approx(0.9), "unparsed": 0.0,
+        "score": 0.0}  # fmt: skip
+    assert score_sample(sample, "stop sign")["score"] == pytest.approx(0.9)
 
 
 def test_contains_answer_is_ocrbench_rule():
@@ -199,10 +203,13 @@ def test_short_answers_are_scored_on_the_extracted_value():
     title = _ocr(None, type="short_answer", answers=("ALONE",), match="anls")
     right = score_sample(title, "The title is 'Alone'.")
     wrong = score_sample(title, "The book is 'A Novel' by Morgan Maxwell, about being alone")
-    assert right == {"exact_match": 1.0, "unparsed": 0.0, "anls": 1.0, "located_cer": 0.0, "located_cer_cs": 0.8}
-    assert wrong["anls"] == 0.0 and wrong["located_cer"] == 1.0 and wrong["exact_match"] == 0.0
+    assert right == {"exact_match": 1.0, "unparsed": 0.0, "anls": 0.0, "anls_extracted": 1.0, "located_cer": 0.0,
+                     "located_cer_cs": 0.8}  # fmt: skip
+    assert wrong["anls_extracted"] == 0.0 and wrong["located_cer"] == 1.0 and wrong["exact_match"] == 0.0
     value = _sample("describe", type="short_answer", answers=("170",), match="number")
-    assert score_sample(value, "About 168 units.") == {"exact_match": 0.0, "relaxed_accuracy": 1.0, "unparsed": 0.0,
+    # evalkit's own suite: `score` is the extracted number; the published rule (float() of the raw answer) beside it
+    assert score_sample(value, "About 168 units.") == {"exact_match": 0.0, "relaxed_accuracy": 0.0,
+                                                       "relaxed_accuracy_extracted": 1.0, "unparsed": 0.0,
                                                        "score": 1.0}  # fmt: skip
     assert score_sample(value, "between 160 and 170")["unparsed"] == 1.0
     clock = _sample("describe", type="short_answer", answers=("3:00",), match="time")
@@ -271,11 +278,15 @@ def test_metric_registry():
     for name, info in METRICS.items():
         assert info.name == name and info.unit and info.description
     higher = {"score", "exact_match", "anls", "relaxed_accuracy", "accuracy", "yes_no_f1", "keyword_recall",
-              "vqa_accuracy", "contains_answer"}  # fmt: skip
+              "vqa_accuracy", "contains_answer", "anls_extracted", "relaxed_accuracy_extracted",
+              "vqa_accuracy_extracted", "pope_accuracy", "pope_f1", "mmbench_accuracy", "circular_accuracy",
+              "circular_accuracy_extracted"}  # fmt: skip
     lower = {"located_cer", "located_cer_cs", "cer", "wer", "unparsed", "forbidden_rate"}
     assert {n for n, i in METRICS.items() if i.higher_is_better is True} == higher
     assert {n for n, i in METRICS.items() if i.higher_is_better is False} == lower
     assert METRICS["yes_ratio"].higher_is_better is None  # its ideal is the labels' share of yes
+    assert METRICS["pope_yes_ratio"].higher_is_better is None
+    assert {i.interval for i in METRICS.values()} == {"proportion", "bounded", "mean"}
 
 
 def test_every_score_is_a_registered_metric():
@@ -287,6 +298,10 @@ def test_every_score_is_a_registered_metric():
         _sample("vqa", type="short_answer", answers=("x", "y"), match="vqa"),
         _sample("vqa", type="short_answer", answers=("x",), match="contains"),
         _sample("vqa", type="short_answer", answers=("x",), match="contains_formula"),
+        _sample("vqa", type="short_answer", answers=("x",), match="anls"),
+        _sample("vqa", type="short_answer", answers=("3",), match="number"),
+        _sample("vqa", type="yes_no", answers=("yes",), match="pope"),
+        _sample("vqa", type="multiple_choice", choices=("a", "b"), answers=("A",), match="mmbench"),
     ]  # fmt: skip
     for sample in samples:
         for answer in ("", "x", "Yes. A. 3"):

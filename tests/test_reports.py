@@ -43,7 +43,7 @@ def test_markdown_report_has_setting_scores_ci_units_and_errors(tmp_path, image,
     assert "ocr-basic" in md and "describe-basic" in md
     assert "**located_cer** ↓" in md and "**score** ↑" in md  # primary metrics marked, direction shown
     assert re.search(r"\d\.\d{3} \[\d\.\d{3}, \d\.\d{3}\]", md)  # mean [CI]
-    assert "95% bootstrap CI" in md
+    assert "95% CI: Wilson for proportions, bootstrap for means" in md
     assert "| latency end_to_end | ms |" in md and "| decode speed | tokens/s |" in md
     assert "| memory peak_rss | MiB | 1500 |" in md and "| model load | s | 2.50 |" in md
     assert "median" in md and "p90" in md

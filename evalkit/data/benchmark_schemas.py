@@ -9,8 +9,13 @@ as a dict of column values without its images, to `detect_schema` and `row_field
     textvqa    TextVQA          short_answer      vqa: VQA accuracy over the 10 human answers (vqa_accuracy)
     docvqa     DocVQA, InfoVQA  short_answer      anls: ANLS, threshold 0.5
     chartqa    ChartQA          short_answer      number: relaxed accuracy, 5% (a text answer: exact match)
-    pope       POPE             yes_no            accuracy, F1 of "yes" and yes-ratio
-    mcq        MMBench-style    multiple_choice   accuracy (options in columns A, B, C, ...)
+    pope       POPE             yes_no            pope: POPE's accuracy and F1 of "yes" (pope_accuracy, pope_f1)
+    mcq        MMBench-style    multiple_choice   mmbench: VLMEvalKit's matching per row (mmbench_accuracy) and,
+                                                  over rotated copies, CircularEval (circular_accuracy)
+
+`score` is the published scorer applied to the raw answer (evalkit.scoring.published); evalkit's extracted numbers are
+reported beside it (`*_extracted`, `exact_match`, `accuracy`). Rotated copies of an MMBench question (VLMEvalKit's
+TSVs and the lmms-lab hub copies alike: index i + k * 1e6) share a `group`, which CircularEval scores all or nothing.
 
 A schema is recognised by columns only it has (`signatures`: DocVQA's questionId, TextVQA's ocr_tokens,
 POPE's image_source...). VLMEvalKit TSVs share one layout (index, image, question, answer, category), so there the
@@ -28,11 +33,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from evalkit.data.samples import CHOICE_LETTERS
-from evalkit.scoring.extraction import parse_number
+from evalkit.scoring.published import circular_group
 
 # Part of every external suite's content hash: bump it when a row is mapped differently (question, answers, match),
 # so a run scored the new way is never compared silently with one scored the old way.
-ADAPTER_VERSION = "1"
+ADAPTER_VERSION = "2"
 
 IMAGE_COLUMNS = ("image", "images")
 _HME = "handwritten mathematical expression recognition"  # OCRBench's category scored without spaces, case kept
@@ -75,11 +80,12 @@ SCHEMAS: dict[str, Schema] = {
         Schema("chartqa", "ChartQA", "short_answer", "relaxed_accuracy", questions=("question", "query"),
                answers=("answer", "label", "answers"), signatures=(frozenset({"query", "label"}),), aliases=("chartqa",),
                tags={"type": "subset", "category": "category"}),
-        Schema("pope", "POPE", "yes_no", "accuracy", answers=("answer",), signatures=(frozenset({"image_source"}),),
+        Schema("pope", "POPE", "yes_no", "pope_accuracy", answers=("answer",), signatures=(frozenset({"image_source"}),),
                aliases=("pope",), tags={"category": "category"}),
-        Schema("mcq", "multiple choice (MMBench-style)", "multiple_choice", "accuracy", answers=("answer",),
+        Schema("mcq", "multiple choice (MMBench-style)", "multiple_choice", "mmbench_accuracy", answers=("answer",),
                required=("A", "B"), signatures=(frozenset({"A", "B", "answer"}),), aliases=("mmbench", "mcq"),
-               tags={"category": "category", "l2-category": "l2_category", "split": "split"}),
+               # the L2 category is "l2-category" in VLMEvalKit's TSVs and "L2-category" in the lmms-lab hub copies
+               tags={"category": "category", "l2-category": "l2_category", "L2-category": "l2_category", "split": "split"}),
     )
 }  # fmt: skip
 
@@ -139,6 +145,7 @@ class RowFields:
     choices: tuple[str, ...] = ()
     match: str = "exact"
     tags: dict[str, str] = field(default_factory=dict)
+    group: str = ""  # rows asking one question (rotated options) share it: evalkit.data.suites.Sample.group
 
 
 def _present(value: Any) -> bool:
@@ -148,6 +155,12 @@ def _present(value: Any) -> bool:
     if isinstance(value, float) and value != value:
         return False
     return not (isinstance(value, str) and not value.strip())
+
+
+def _given(value: Any) -> bool:
+    """An option or hint cell that holds text: present, and not the string "nan" that the hub copies of MMBench
+    store for a missing option or hint (pandas' NaN written as text), which must never be shown to the model."""
+    return _present(value) and not (isinstance(value, str) and value.strip().lower() == "nan")
 
 
 def _scalar(value: Any) -> str:
@@ -201,14 +214,14 @@ def row_fields(schema: Schema, row: Mapping[str, Any], columns: Sequence[str]) -
     if schema.name == "docvqa":
         return RowFields(question, "short_answer", answers, match="anls", tags=tags)
     if schema.name == "chartqa":
-        # ChartQA's relaxed accuracy: numbers within 5%, anything else (a name, yes / no) must match exactly.
-        numeric = all(parse_number(a) is not None for a in answers)
-        return RowFields(question, "short_answer", answers, match="number" if numeric else "exact", tags=tags)
+        # ChartQA's relaxed accuracy: numbers within 5%, anything else (a name, yes / no) must match exactly; the
+        # "number" mode scores both kinds (evalkit.scoring.metrics).
+        return RowFields(question, "short_answer", answers, match="number", tags=tags)
     if schema.name == "pope":
         said = {a.lower().strip(" .") for a in answers}
         if len(said) != 1 or not said <= {"yes", "no"}:
             raise ValueError(f"POPE answers are yes or no, got {list(answers)}")
-        return RowFields(question, "yes_no", (said.pop(),), tags=tags)
+        return RowFields(question, "yes_no", (said.pop(),), match="pope", tags=tags)
     if schema.name == "mcq":
         return _multiple_choice(question, answers, row, tags)
     raise ValueError(f"schema {schema.name!r} has no row mapping")  # pragma: no cover - SCHEMAS and this agree
@@ -219,10 +232,10 @@ def _multiple_choice(question: str, answers: tuple[str, ...], row: Mapping[str, 
     letter, an optional hint shown before the question."""
     choices = []
     for letter in CHOICE_LETTERS:
-        if not _present(row.get(letter)):
+        if not _given(row.get(letter)):
             break
         choices.append(_scalar(row[letter]))
-    later = [c for c in CHOICE_LETTERS[len(choices) :] if _present(row.get(c))]
+    later = [c for c in CHOICE_LETTERS[len(choices) :] if _given(row.get(c))]
     if later:
         raise ValueError(f"option {later[0]} is given but option {CHOICE_LETTERS[len(choices)]} is empty")
     if len(choices) < 2:
@@ -233,6 +246,7 @@ def _multiple_choice(question: str, answers: tuple[str, ...], row: Mapping[str, 
             f"the answer must be one option letter of {CHOICE_LETTERS[: len(choices)]}, got {list(answers)}"
         )
     hint = row.get("hint")
-    if _present(hint) and isinstance(hint, str):
+    if _given(hint) and isinstance(hint, str):
         question = f"Hint: {hint.strip()}\n{question}"
-    return RowFields(question, "multiple_choice", (letter,), tuple(choices), tags=tags)
+    group = circular_group(row["index"]) if _present(row.get("index")) else None
+    return RowFields(question, "multiple_choice", (letter,), tuple(choices), "mmbench", tags, group or "")

@@ -203,6 +203,7 @@ def _suite(spec: ExternalSpec, source: Source, schema: Schema, rows: list[_Row])
             match=row.fields.match,
             tags=row.fields.tags,
             line=row.number,
+            group=row.fields.group,
         )  # fmt: skip
         for sample_id, row in zip(_sample_ids(rows), rows, strict=True)
     )

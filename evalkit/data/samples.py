@@ -25,8 +25,9 @@ TASK_TYPES = {
 }
 DEFAULT_TYPE = {"ocr": "transcription", "describe": "free_form", "compare": "free_form", "vqa": "short_answer"}
 # How a short answer is compared (evalkit.scoring.metrics): vqa, contains and contains_formula are the TextVQA and OCRBench
-# metrics of the standard-benchmark adapters (evalkit.data.benchmark_schemas).
-MATCH_MODES = ("exact", "anls", "number", "time", "vqa", "contains", "contains_formula")
+# metrics of the standard-benchmark adapters (evalkit.data.benchmark_schemas); pope (yes_no) and mmbench (multiple_choice) add those
+# benchmarks' published answer readings (evalkit.scoring.published) to evalkit's.
+MATCH_MODES = ("exact", "anls", "number", "time", "vqa", "contains", "contains_formula", "pope", "mmbench")
 CHOICE_LETTERS = "ABCDEFGH"
 # What the harness appends to the question of each type (prompts ask for the answer alone, as plain text).
 INSTRUCTIONS = {
@@ -73,6 +74,9 @@ class Sample:
     case_sensitive: bool = False
     tags: dict[str, str] = field(default_factory=dict)
     line: int = 0  # manifest line, for messages
+    # Rows that are one question asked several ways (MMBench's rotated options) share a group: CircularEval scores
+    # the group, right only when every row is (evalkit.scoring.metrics.circular_outcomes). Empty: the row stands alone.
+    group: str = ""
 
     def __post_init__(self) -> None:
         if not self.type:

@@ -19,7 +19,8 @@ Manifest fields (anything else is an error, so a typo never silently drops a lab
       short_answer      `answers` (required): acceptable answers; `match`: how they are compared,
                         "exact" (default), "anls" (text read from the image), "number" (5% tolerance),
                         "time" (a clock time), "vqa" (VQA accuracy over human answers), "contains" /
-                        "contains_formula" (OCRBench); ocr also takes `case_sensitive`
+                        "contains_formula" (OCRBench); ocr also takes `case_sensitive`; "pope" (yes_no) and
+                        "mmbench" (multiple_choice) add those benchmarks' published readings
       multiple_choice   describe/compare/vqa: `choices` (2-8 option texts, lettered A, B, ...) and `answers`
                         (exactly one letter)
       yes_no            describe/compare/vqa: `answers`, exactly ["yes"] or ["no"]
@@ -244,8 +245,10 @@ def _parse_sample(raw: dict, task: str, suite_name: str, suite_dir: Path, line: 
     if not isinstance(case_sensitive, bool):
         raise ValueError(f"field 'case_sensitive' must be true or false, got {type(case_sensitive).__name__}")
     match = raw.get("match", "exact")
-    if match not in MATCH_MODES:
-        raise ValueError(f"field 'match' must be one of {', '.join(MATCH_MODES)}, got {match!r}")
+    # pope and mmbench are the adapters' modes for yes_no and multiple_choice rows, not a short answer's
+    short_modes = [m for m in MATCH_MODES if m not in ("pope", "mmbench")]
+    if match not in short_modes:
+        raise ValueError(f"field 'match' must be one of {', '.join(short_modes)}, got {match!r}")
     answers, choices = _parse_answers(raw, qtype)
     tags = _str_dict(raw.get("tags", {}), "tags")
     if "type" in tags:

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from evalkit.records.schema import PHASES, Prediction
-from evalkit.scoring.metrics import estimates, yes_no_f1_estimate
-from evalkit.scoring.statistics import DEFAULT_SEED, Stats
+from evalkit.scoring.metrics import CIRCULAR_METRICS, circular_outcomes, estimates, yes_no_f1_estimate
+from evalkit.scoring.statistics import DEFAULT_SEED, Stats, proportion_ci
 
 
 def _estimates(values_by_metric: dict[str, list[float]]) -> dict[str, dict]:
@@ -23,12 +23,34 @@ def _yes_no_estimates(preds: list[Prediction]) -> dict[str, dict]:
         return {}
     golds = [p.labels["answers"][0] == "yes" for p in rows]
     said = [None if "yes_ratio" not in p.scores else p.scores["yes_ratio"] == 1.0 for p in rows]
-    return {"yes_no_f1": yes_no_f1_estimate(golds, said, seed=DEFAULT_SEED).to_dict()}
+    out = {"yes_no_f1": yes_no_f1_estimate(golds, said, seed=DEFAULT_SEED).to_dict()}
+    pope = [
+        (g, p.scores["pope_yes_ratio"] == 1.0) for g, p in zip(golds, rows, strict=True) if "pope_yes_ratio" in p.scores
+    ]
+    if pope:  # POPE's published F1: its own reading of each answer (never unparsed)
+        out["pope_f1"] = yes_no_f1_estimate([g for g, _ in pope], [s for _, s in pope], seed=DEFAULT_SEED).to_dict()
+    return out
+
+
+def _circular_estimates(preds: list[Prediction]) -> dict[str, dict]:
+    """CircularEval over the grouped rows in `preds` (failed ones included: a group with a failed row is left out):
+    per metric, the share of groups whose every row is right, with its Wilson interval; n counts groups."""
+    rows = [(str(p.labels["group"]), None if p.failed else p.scores) for p in preds if p.labels.get("group")]
+    if not rows:
+        return {}
+    out = {}
+    for metric in CIRCULAR_METRICS:
+        outcomes = circular_outcomes(rows, metric)
+        if outcomes:
+            out[metric] = proportion_ci(list(outcomes.values())).to_dict()
+    return out
 
 
 def summarize(predictions: Iterable[Prediction]) -> dict:
     """Per suite: n, n_errors, n_truncated, per-metric Estimate and per-tag (key=value) Estimates (failed samples
-    excluded); yes/no suites and tags also get `yes_no_f1`."""
+    excluded); yes/no suites and tags also get `yes_no_f1` (and POPE's `pope_f1`), suites with rotated copies
+    CircularEval (`circular_accuracy`, `circular_accuracy_extracted`, over groups). Everything here is recomputed
+    from the predictions alone, so run.json's summary always equals what samples.jsonl gives."""
     grouped: dict[str, list[Prediction]] = {}
     for p in predictions:
         grouped.setdefault(p.suite, []).append(p)
@@ -38,6 +60,10 @@ def summarize(predictions: Iterable[Prediction]) -> dict:
         metrics: dict[str, list[float]] = {}
         by_tag: dict[str, dict[str, list[float]]] = {}
         tag_preds: dict[str, list[Prediction]] = {}
+        tag_all: dict[str, list[Prediction]] = {}  # failed ones too, for CircularEval's groups
+        for p in preds:
+            for key, tag_value in p.tags.items():
+                tag_all.setdefault(f"{key}={tag_value}", []).append(p)
         for p in ok:
             for key, tag_value in p.tags.items():
                 tag_preds.setdefault(f"{key}={tag_value}", []).append(p)
@@ -49,9 +75,10 @@ def summarize(predictions: Iterable[Prediction]) -> dict:
             "n": len(preds),
             "n_errors": len(preds) - len(ok),
             "n_truncated": sum(p.truncated is True for p in ok),
-            "metrics": {**_estimates(metrics), **_yes_no_estimates(ok)},
+            "metrics": {**_estimates(metrics), **_yes_no_estimates(ok), **_circular_estimates(preds)},
             "by_tag": {
-                tag: {**_estimates(vals), **_yes_no_estimates(tag_preds[tag])} for tag, vals in sorted(by_tag.items())
+                tag: {**_estimates(vals), **_yes_no_estimates(tag_preds[tag]), **_circular_estimates(tag_all[tag])}
+                for tag, vals in sorted(by_tag.items())
             },
         }
     return summary

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.records import Prediction, RunRecord, atomic_write_text, summarize
-from evalkit.scoring.metrics import METRICS, PRIMARY_METRIC
+from evalkit.scoring.metrics import METRICS, primary_metric_for
 from evalkit.scoring.statistics import Estimate
 
 SETTING_KEYS = ("model", "revision", "dtype", "attn", "device", "batch_size", "max_new_tokens", "num_crops")
@@ -49,8 +49,9 @@ def better(metric: str) -> str:
 
 
 def primary_metric(task: str, available: list[str] | None = None) -> str | None:
-    """The task's primary metric (evalkit.scoring.metrics.PRIMARY_METRIC), or the first available metric."""
-    primary = PRIMARY_METRIC.get(task)
+    """The suite's primary metric (evalkit.scoring.metrics.primary_metric_for: the task's, CircularEval for a benchmark with
+    rotated copies), or the first available metric."""
+    primary = primary_metric_for(task, available)
     if available is None or primary in available:
         return primary
     return sorted(available)[0] if available else None
@@ -183,7 +184,7 @@ def fmt(value: Any, digits: int = 3) -> str:
 
 
 def fmt_estimate(est: Estimate | dict | None, digits: int = 3) -> str:
-    """'0.812 [0.750, 0.860]' (mean and 95% bootstrap CI)."""
+    """'0.812 [0.750, 0.860]' (mean and 95% CI)."""
     if isinstance(est, dict):
         est = estimate(est)
     if est is None or math.isnan(est.mean):

@@ -25,6 +25,7 @@ from evalkit.records import Prediction
 from evalkit.records.facts import memory_key
 from evalkit.reports.baseline import load_run_or_baseline
 from evalkit.reports.common import MEMORY_KEYS, RunView, estimate, metric_info
+from evalkit.scoring.metrics import CIRCULAR_METRICS, circular_outcomes
 from evalkit.scoring.statistics import Estimate, paired_bootstrap_diff
 
 CHANGE_EPS = 1e-9
@@ -148,6 +149,16 @@ def _score(p: Prediction | None, metric: str | None) -> float:
     return float(p.scores.get(metric, math.nan))
 
 
+def _groups(samples: list[Prediction], suite: str, metric: str) -> dict[str, float]:
+    """CircularEval outcome per group of the suite's rotated rows (evalkit.scoring.metrics.circular_outcomes)."""
+    rows = [
+        (str(p.labels["group"]), None if p.failed else p.scores)
+        for p in samples
+        if p.suite == suite and p.labels.get("group")
+    ]
+    return circular_outcomes(rows, metric)
+
+
 def _verdict(diff: Estimate, higher_is_better: bool | None) -> str:
     if diff.n == 0 or math.isnan(diff.mean):
         return "n/a"
@@ -171,7 +182,11 @@ def _metric_diffs(
         primary = ref.primary(suite)
         for metric in sorted(set(r_metrics) & set(c_metrics), key=lambda m: (m != primary, m)):
             keys = sorted(k for k in set(ri) & set(ci) if k[0] == suite)
-            pairs = [(_score(ri[k], metric), _score(ci[k], metric)) for k in keys]
+            if metric in CIRCULAR_METRICS:  # a question's rotations are judged together: pair by group
+                rg, cg = _groups(ref.samples, suite, metric), _groups(cand.samples, suite, metric)
+                pairs = [(rg[g], cg[g]) for g in sorted(set(rg) & set(cg))]
+            else:
+                pairs = [(_score(ri[k], metric), _score(ci[k], metric)) for k in keys]
             pairs = [(a, b) for a, b in pairs if not (math.isnan(a) or math.isnan(b))]
             diff = paired_bootstrap_diff([a for a, _ in pairs], [b for _, b in pairs])
             hib = metric_info(metric).higher_is_better

@@ -36,6 +36,7 @@ from evalkit.reports.markdown import (
     timing_note,
     truncation_line,
 )
+from evalkit.scoring.metrics import CIRCULAR_METRICS
 
 WORST_PER_SUITE = 8
 THUMB_SIDE = 256
@@ -115,6 +116,7 @@ def _labels_html(labels: dict) -> str:
 
 def worst_samples(view: RunView, suite: str, k: int = WORST_PER_SUITE):
     metric = view.primary(suite)
+    metric = CIRCULAR_METRICS.get(metric, metric) if metric else None  # CircularEval: rank rows by their own metric
     ok = [p for p in view.samples if p.suite == suite and not p.failed and metric in p.scores]
     if metric is None:
         return None, []
@@ -174,7 +176,10 @@ def run_html(view: RunView) -> str:
     if rec.error:
         body.append(f"<p class='bad'>Run error: {esc(rec.error)}</p>")
     if rec.summary or view.samples:
-        body += ["<h2>Scores</h2>", "<p class='muted'>Mean with 95% bootstrap confidence interval.</p>"]
+        body += [
+            "<h2>Scores</h2>",
+            "<p class='muted'>Mean with 95% confidence interval (Wilson for proportions, bootstrap for means).</p>",
+        ]
         body += [df_html(_scores_df(view)), img(plots.suite_scores_plot(view), "scores per suite")]
         truncated = truncation_line(view)
         if truncated:

@@ -206,7 +206,12 @@ def run_markdown(view: RunView) -> str:
         parts += ["", f"**Run error:** `{shorten(rec.error, 300)}`"]
     if rec.status == "running":
         parts += ["", "_run.json still says running: the run was killed; scores are over the samples on disk._"]
-    parts += ["", "### Scores (mean [95% bootstrap CI]; ↑ higher is better, ↓ lower is better)", "", scores_table(view)]
+    parts += [
+        "",
+        "### Scores (mean [95% CI: Wilson for proportions, bootstrap for means]; ↑ higher is better, ↓ lower is better)",
+        "",
+        scores_table(view),
+    ]
     breakdown = breakdown_table(view)
     if breakdown:
         parts += ["", breakdown]

@@ -133,7 +133,7 @@ def sweep_plots(views: list[RunView]) -> list[tuple[str, str]]:
             metric = next((v.primary(suite) for v in views if v.primary(suite)), "score")
             ests = [v.primary_estimate(suite) for v in views]
             _barh(ax, labels, ests, _COLORS[i % 8], suite, f"{metric}, 95% CI", show_labels=i == 0)
-        out.append(("Primary score per suite and setting (95% bootstrap CI)", to_data_uri(fig)))
+        out.append(("Primary score per suite and setting (95% CI)", to_data_uri(fig)))
     fig = Figure(figsize=(12, 0.9 + 0.4 * len(views)))
     ax_lat, ax_tps, ax_mem = fig.subplots(1, 3)
     # Numeric positions: string categories would merge two settings that share a name.

@@ -75,8 +75,10 @@ def labels(sample: Sample) -> dict:
         out["answers"] = list(sample.answers)
     if sample.choices:
         out["choices"] = list(sample.choices)
-    if sample.type == "short_answer":
+    if sample.type == "short_answer" or sample.match != "exact":
         out["match"] = sample.match
+    if sample.group:
+        out["group"] = sample.group  # CircularEval: the summary scores the group from samples.jsonl alone
     if sample.keywords:
         out["keywords"] = [g.to_json() if hasattr(g, "to_json") else list(g) for g in sample.keywords]
     if sample.forbidden:

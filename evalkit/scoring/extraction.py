@@ -20,7 +20,6 @@ _TYPOGRAPHY = str.maketrans(
         "\u00a0": " ", "\u2007": " ", "\u202f": " ",
     }
 )  # fmt: skip
-_WS = re.compile(r"[ \t\f\v]+")
 
 
 def unify_typography(text: str) -> str:
@@ -93,18 +92,27 @@ def drop_preamble_line(text: str) -> str:
 
 # ------------------------------------------------------------------------------------------------ short answers
 
-# "The total amount on this receipt is 10.74" -> "10.74": a lead-in of at most six words before the first verb.
+# "The total amount on this receipt is 10.74" -> "10.74": a lead-in of at most six words before the first verb. A
+# leading "answer" is a lead-in only with "is" or a colon after it ("Answer: 5"), never in "answer sheet". The lead-in
+# may be part of a right answer ("Smoking is harmful"), so short-answer metrics also score the whole answer
+# (`answer_candidates`): removing a lead-in can only add a reading, never take the verbatim one away.
 _LEAD_IN = re.compile(
-    r"^(?:(?:the\s+)?(?:final\s+|correct\s+)?answer(?:\s+is)?\s*[:\-]?\s+"
+    r"^(?:(?:the\s+)?(?:final\s+|correct\s+)?answer(?:\s+is\b\s*:?|\s*:)\s*"
     r"|(?:[\w'$%.,-]+\s+){0,6}?(?:is|are|was|were|reads|says|shows|read|say|show|would be|will be)\s*:?\s+)",
     re.I,
 )
-_ABBREVIATIONS = {"dr", "mr", "mrs", "ms", "st", "no", "vs", "jr", "sr", "prof", "inc", "ltd", "co", "apt", "ave"}
-_EDGE_PUNCT = "\"'*_()[]{}<>.,;:!? "
+# Words after which a period does not end a sentence ("Dr. Reyes", "Mt. Sinai Hospital", "Vol. 3", "Fig. 2").
+_ABBREVIATIONS = {
+    "dr", "mr", "mrs", "ms", "st", "no", "vs", "jr", "sr", "prof", "inc", "ltd", "co", "apt", "ave", "mt", "ft", "vol",
+    "fig", "figs", "pp", "ch", "sec", "dept", "corp", "approx", "est", "etc", "jan", "feb", "mar", "apr", "jun", "jul",
+    "aug", "sep", "sept", "oct", "nov", "dec", "rd", "blvd", "gen", "gov", "sen", "rep", "rev", "op", "nos",
+}  # fmt: skip
+_TRAILING_PUNCT = ".,;:!?"
+_ENCLOSING = {'"': '"', "'": "'", "*": "*", "_": "_", "(": ")", "[": "]", "{": "}", "<": ">"}
 
 
 def _first_sentence(text: str) -> str:
-    """Cut at the first '. ' that ends a sentence (not 'A. Doe', 'Dr. Reyes' or '4.99')."""
+    """Cut at the first '. ' that ends a sentence (not 'A. Doe', 'Dr. Reyes', 'Mt. Sinai', 'Vol. 3' or '4.99')."""
     for m in re.finditer(r"[.!?](?=\s+\S)", text):
         before = re.findall(r"[\w']+$", text[: m.start()])
         word = before[0] if before else ""
@@ -113,29 +121,61 @@ def _first_sentence(text: str) -> str:
     return text
 
 
+def strip_edges(text: str) -> str:
+    """Remove what surrounds a value, never what is part of it: whitespace, final punctuation ('.', ',', ';', ':',
+    '!', '?') and quotes, brackets or emphasis marks that enclose the whole value. "'Alone'." -> "Alone";
+    "(202) 555-0123" and "U.S.A" keep their edges. Applied alike to an answer and to its gold answers."""
+    previous = None
+    while text != previous:
+        previous = text
+        text = text.strip().rstrip(_TRAILING_PUNCT).strip()
+        if len(text) >= 2 and _ENCLOSING.get(text[0]) == text[-1]:
+            inner = text[1:-1]
+            # "(a) and (b)" is not enclosed: the first closer must be the last character
+            if text[0] == text[-1] or text[-1] not in inner:
+                text = inner
+    return text
+
+
+def clean_value(text: str) -> str:
+    """The comparable form of a short value, for a model's answer and a gold answer alike: typography unified,
+    markdown removed, whitespace (line breaks included) collapsed, `strip_edges`."""
+    return strip_edges(" ".join(strip_markdown(unify_typography(text)).split()))
+
+
 def extract_short_answer(answer: str) -> str:
     """The value a short answer gives, without the sentence around it.
 
     Typography unified and markdown removed; a preamble line dropped; the first remaining line; its first sentence; a
-    lead-in such as "The title is", "It says" or "Answer:" removed; surrounding quotes, brackets and
-    final punctuation stripped. "The title is 'Alone'." -> "Alone"; "The book is 'A Novel' by M. Maxwell"
-    -> "'A Novel' by M. Maxwell" (kept whole, so it is scored as the wrong title it is).
+    lead-in such as "The title is", "It says" or "Answer:" removed; `strip_edges`. "The title is 'Alone'." ->
+    "Alone"; "The book is 'A Novel' by M. Maxwell" -> "'A Novel' by M. Maxwell" (kept whole, so it is scored as the
+    wrong title it is).
     """
     text = drop_preamble_line(strip_markdown(unify_typography(answer)))
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     if not lines:
         return ""
     value = _LEAD_IN.sub("", _first_sentence(lines[0]), count=1)
-    return value.strip(_EDGE_PUNCT)
+    return clean_value(value)
+
+
+def answer_candidates(answer: str) -> list[str]:
+    """The readings of a short answer that the extracted metrics score, best one counting: the extracted value
+    (`extract_short_answer`) and the whole answer (a preamble line dropped, `clean_value`). Extraction only removes
+    what surrounds a value, and the whole answer is always a reading, so a gold answer given verbatim always matches
+    itself ("Smoking is harmful", "Mt. Sinai Hospital")."""
+    whole = clean_value(drop_preamble_line(strip_markdown(unify_typography(answer))))
+    value = extract_short_answer(answer)
+    return [c for c in dict.fromkeys((value, whole)) if c]
 
 
 _ARTICLE = re.compile(r"^(?:the|a|an)\s+")
 
 
 def normalize_answer(text: str) -> str:
-    """For exact match: typography unified, case folded, whitespace collapsed, edge punctuation and a leading
-    article removed, a number word (zero to twenty) written as digits."""
-    text = _WS.sub(" ", unify_typography(text).casefold().replace("\n", " ")).strip().strip(_EDGE_PUNCT)
+    """For exact match, of an answer and a gold answer alike: `clean_value`, case folded, a leading article removed,
+    a number word (zero to twenty) written as digits."""
+    text = clean_value(text).casefold()
     text = _ARTICLE.sub("", text)
     return str(NUMBER_WORDS[text]) if text in NUMBER_WORDS else text
 
@@ -145,28 +185,45 @@ def normalize_answer(text: str) -> str:
 NUMBER_WORDS = {w: i for i, w in enumerate(
     ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen", "twenty"]
 )}  # fmt: skip
-_NUMBER = re.compile(r"(?<![\w.,])([-+]?)(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?(?!\d|,\d|\.\d)")
+# Digits with thousands separators and decimals, or a bare decimal (".35").
+_NUMBER = re.compile(r"(?<![\w.,])([-+]?)((?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|\.\d+)(?!\d|,\d|\.\d)(\s*%)?")
 
 
-def numbers_in(text: str) -> list[float]:
-    """Every number in `text`, in order: digits with thousands separators and decimals, with currency or unit
-    affixes ("$14.7B", "25%", "1,284.50", "2L"), and the number words zero to twenty. Digits glued to letters
-    or hyphens on their left are part of an identifier (FY2023, V-3318, 2024-03-15) and are not numbers."""
+def _numbers(text: str) -> list[tuple[float, bool]]:
+    """(value, followed by '%') for every number in `text`, in order (see `numbers_in`)."""
     text = unify_typography(text)
     found = []
     for m in _NUMBER.finditer(text):
         start = m.start()
         if not m.group(1) and start >= 2 and text[start - 1] == "-" and text[start - 2].isalnum():
             continue
-        found.append(float(m.group(1) + m.group(2).replace(",", "") + (m.group(3) or "")))
-    found += [float(NUMBER_WORDS[w]) for w in re.findall(r"[a-z]+", text.lower()) if w in NUMBER_WORDS]
+        found.append((float(m.group(1) + m.group(2).replace(",", "")), bool(m.group(3))))
+    found += [(float(NUMBER_WORDS[w]), False) for w in re.findall(r"[a-z]+", text.lower()) if w in NUMBER_WORDS]
     return found
+
+
+def numbers_in(text: str) -> list[float]:
+    """Every number in `text`, in order: digits with thousands separators and decimals (".35" included), with
+    currency or unit affixes ("$14.7B", "25%", "1,284.50", "2L"), and the number words zero to twenty. Digits glued
+    to letters or hyphens on their left are part of an identifier (FY2023, V-3318, 2024-03-15) and are not numbers.
+    A percentage is its number as written: "25%" is 25 (`number_readings` gives both readings)."""
+    return [value for value, _ in _numbers(text)]
 
 
 def parse_number(text: str) -> float | None:
     """The single number in a short answer, or None when there is none or more than one (ambiguous)."""
     nums = numbers_in(text)
     return nums[0] if len(nums) == 1 else None
+
+
+def number_readings(text: str) -> tuple[float, ...]:
+    """The values the single number in `text` may mean: a percentage "35%" is 0.35 (ChartQA's published rule) or 35
+    (the chart's axis unit), anything else its value; () when there is no number or more than one."""
+    nums = _numbers(text)
+    if len(nums) != 1:
+        return ()
+    value, percent = nums[0]
+    return (value / 100, value) if percent else (value,)
 
 
 _HOUR_WORDS = {**{w: i for w, i in NUMBER_WORDS.items() if 1 <= i <= 12}, "noon": 12, "midnight": 12}
@@ -284,16 +341,35 @@ _VQA_CONTRACTIONS = {c.replace("'", ""): c for c in (
     "who've", "why'll", "why're", "why's", "won't", "would've", "wouldn't", "y'all", "you'd", "you'll", "you're",
     "you've",
 )}  # fmt: skip
+# Double contractions, each spelled with one of its apostrophes missing ("couldnt've", "couldn'tve"), as the official
+# list has them; and its one reversed entry, kept for conformance.
+_VQA_CONTRACTIONS.update({c[:i] + c[i + 1 :]: c for c in (
+    "couldn't've", "hadn't've", "he'd've", "it'd've", "mightn't've", "she'd've", "shouldn't've", "somebody'd've",
+    "someone'd've", "something'd've", "there'd've", "they'd've", "we'd've", "who'd've", "wouldn't've", "y'all'll",
+    "y'all'd've", "you'd've",
+) for i, ch in enumerate(c) if ch == "'"})  # fmt: skip
+_VQA_CONTRACTIONS["somebody'd"] = "somebodyd"
 
 
-def vqa_normalize(text: str) -> str:
-    """An answer as the VQA evaluation compares it: "Two dogs." -> "2 dogs", "the STOP-sign" -> "stop sign"."""
-    text = text.replace("\n", " ").replace("\t", " ").strip()
+def vqa_punctuation(text: str) -> str:
+    """The VQA evaluation's processPunctuation: each listed mark is deleted where it touches a space (or anywhere,
+    when the text holds a digit-comma-digit group), else replaced by a space; then a period not followed by a digit
+    is deleted. Case is kept."""
     delete_all = bool(_VQA_DIGIT_COMMA.search(text))
     out = text
     for mark in _VQA_PUNCTUATION:
         touching = mark + " " in text or " " + mark in text
         out = out.replace(mark, "" if touching or delete_all else " ")
-    out = _VQA_PERIOD.sub("", out)
-    words = [_VQA_NUMBERS.get(w, w) for w in out.lower().split()]
+    return _VQA_PERIOD.sub("", out)
+
+
+def vqa_digits_articles(text: str) -> str:
+    """The VQA evaluation's processDigitArticle: lower case, number words zero to ten (and "none") as digits,
+    articles dropped, contractions written without their apostrophe given it back."""
+    words = [_VQA_NUMBERS.get(w, w) for w in text.lower().split()]
     return " ".join(_VQA_CONTRACTIONS.get(w, w) for w in words if w not in _VQA_ARTICLES)
+
+
+def vqa_normalize(text: str) -> str:
+    """An answer as the VQA evaluation compares it: "Two dogs." -> "2 dogs", "the STOP-sign" -> "stop sign"."""
+    return vqa_digits_articles(vqa_punctuation(text.replace("\n", " ").replace("\t", " ").strip()))

@@ -2,6 +2,10 @@
 
 Each question type (`evalkit.data.suites.QUESTION_TYPES`) has its standard metric; `score_sample` returns them all,
 and `score` is the type's own headline number, in [0, 1], higher is better (describe and compare gate on it).
+Where a standard benchmark has a published scorer (`evalkit.scoring.published`), two numbers are recorded: the
+**published** one, the scorer applied to the raw answer as its reference does (plain metric name; `score` of a
+`vqa` suite, the number to compare with leaderboards), and evalkit's **extracted** one, the same metric on the
+answer's readings (suffix ``_extracted``). docs/scoring.md names each reference and every departure.
 
 transcription (ocr)
     Answers lose their markdown (table pipes and rules, bold/italic, bullets, headings, code fences) and both
@@ -15,35 +19,42 @@ transcription (ocr)
         preamble line ("Here is the text:"): the exact text and nothing else. Can exceed 1 (a chatty answer).
 
 short_answer
-    The answer's value is extracted first (`evalkit.scoring.extraction.extract_short_answer`: "The total is 10.74." ->
-    "10.74"), then compared with each acceptable answer; the best one counts.
-    ``exact_match``  1 when the normalised value equals an answer (`normalize_answer`: case, typography,
-        edge punctuation, a leading article, number words); numbers and times compare by value.
-    ``anls`` (match "anls", text read from the image)  DocVQA's Average Normalized Levenshtein Similarity:
-        1 - edit distance / longer length, 0 below similarity 0.5. Partial credit for a near-miss reading.
-    ``relaxed_accuracy`` (match "number")  ChartQA's: correct within 5% relative error (exact when the
-        answer is 0). "25%" reads as 25, "$14.7B" as 14.7; more than one number in the value is unparsed.
+    The answer's readings (`evalkit.scoring.extraction.answer_candidates`): its extracted value ("The total is 10.74." ->
+    "10.74") and the whole answer; each is compared with each acceptable answer, the gold answers normalised by
+    the same function (`clean_value`), and the best counts: a right answer given verbatim always scores full.
+    ``exact_match``  1 when a reading equals an answer (`normalize_answer`: case, typography, enclosing quotes
+        and final punctuation, a leading article, number words); numbers and times compare by value.
+    ``anls`` / ``anls_extracted`` (match "anls")  DocVQA's ANLS: 1 - edit distance / longer length, 0 below
+        similarity 0.5. Partial credit for a near-miss reading.
+    ``relaxed_accuracy`` / ``relaxed_accuracy_extracted`` (match "number")  ChartQA's: within 5% relative
+        error. Published: float() of the raw answer, "35%" is 0.35, anything else text equality. Extracted: the
+        one number of a reading ("$14.7B", "1,000", "five", ".35"; "35%" as 0.35 or 35); text golds match exactly.
     match "time"  a clock time, compared on a 12-hour dial: "15:00" equals "3:00", "3:45" does not.
-    ``vqa_accuracy`` (match "vqa", TextVQA / VQAv2)  the VQA metric over the human answers (usually 10): both
-        sides normalised as the VQA evaluation does (`evalkit.scoring.extraction.vqa_normalize`), then for each human answer
-        left out, min(1, matches among the others / 3), averaged. 3 of 10 humans agreeing earns full credit.
-    ``contains_answer`` (match "contains" / "contains_formula", OCRBench)  OCRBench's rule, on the whole
-        answer, not the extracted value: 1 when an accepted answer, lower-cased and with newlines as spaces,
-        occurs in the lower-cased answer; "contains_formula" (handwritten maths) removes spaces and keeps case.
-        A lenient published metric: an answer that lists many candidates can win it, which is why
-        ``exact_match`` on the extracted value is reported beside it.
+    ``vqa_accuracy`` / ``vqa_accuracy_extracted`` (match "vqa", TextVQA / VQAv2)  min(1, humans who gave the
+        answer / 3), each human answer left out in turn, averaged. Published: the official evaluation's
+        normalisation (the human answers' only when they disagree); extracted: `vqa_normalize` on both sides.
+    ``contains_answer`` (match "contains" / "contains_formula", OCRBench)  OCRBench's published rule, on the whole
+        answer: 1 when an accepted answer, lower-cased and with newlines as spaces, occurs in the lower-cased
+        answer; "contains_formula" (handwritten maths) removes spaces and keeps case. Lenient: an answer that
+        lists many candidates can win it, which is why ``exact_match`` is reported beside it.
     ``unparsed``  1 when no value (number, time, text) could be read; such an answer is wrong.
-    ``located_cer`` / ``located_cer_cs`` (ocr only)  CER of the extracted value against the closest answer,
+    ``located_cer`` / ``located_cer_cs`` (ocr only)  CER of the best reading against the closest answer,
         capped at 1: the field was read exactly, not merely mentioned somewhere.
-    ``score``  anls, relaxed_accuracy, vqa_accuracy, contains_answer or exact_match according to the
-        sample's match.
+    ``score``  for a `vqa` suite (a standard benchmark) the published metric of its match; for evalkit's own
+        suites the extracted one (anls_extracted, relaxed_accuracy_extracted, exact_match).
 
 multiple_choice / yes_no
     ``accuracy`` 1 when the parsed option / yes-no is the right one; ``unparsed`` 1 when the answer names no
     option (or several) / neither yes nor no (or both): it is wrong, and counted here. ``yes_ratio`` (yes/no)
     1 for yes, 0 for no, absent when unparsed: its mean is the share of yes answers (ideal: the suite's share
     of yes labels, 0.5 when balanced). ``yes_no_f1`` (per suite and tag, from all yes/no samples) is the F1
-    of "yes" (POPE); an unparsed answer counts as not-yes. ``score`` = accuracy.
+    of "yes"; an unparsed answer counts as not-yes. ``score`` = accuracy.
+    match "pope" (POPE)  ``pope_accuracy`` and ``pope_yes_ratio`` by POPE's published rule (no/No/not in the
+    first sentence is no, anything else yes), ``pope_f1`` per suite and tag; ``score`` = pope_accuracy.
+    match "mmbench" (MMBench)  ``mmbench_accuracy``: the option VLMEvalKit's exact matching reads; ``score`` =
+    mmbench_accuracy. Rows sharing a `group` (rotated options) also get ``circular_accuracy`` (published
+    CircularEval: right only if every row is, over groups) and ``circular_accuracy_extracted`` in the summary
+    (`circular_outcomes`); the former is then the suite's primary metric (`primary_metric_for`).
 
 free_form (describe, compare)
     ``keyword_recall``  share of keyword groups matched (`evalkit.scoring.keywords`: whole words, plurals, negation
@@ -55,7 +66,7 @@ free_form (describe, compare)
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import jiwer
@@ -64,9 +75,11 @@ from rapidfuzz.distance import Levenshtein
 
 from evalkit.data.samples import CHOICE_LETTERS, Sample
 from evalkit.scoring.extraction import (
+    answer_candidates,
+    clean_value,
     drop_preamble_line,
-    extract_short_answer,
     normalize_answer,
+    number_readings,
     parse_choice,
     parse_number,
     parse_time,
@@ -76,13 +89,31 @@ from evalkit.scoring.extraction import (
     vqa_normalize,
 )
 from evalkit.scoring.keywords import forbidden_named, forbidden_rate, groups_named, keyword_recall
-from evalkit.scoring.statistics import DEFAULT_RESAMPLES, DEFAULT_SEED, Estimate, bootstrap_mean_ci
+from evalkit.scoring.published import (
+    ANLS_THRESHOLD,
+    RELAXED_TOLERANCE,
+    anls_published,
+    mmbench_choice,
+    pope_says_yes,
+    relaxed_accuracy_published,
+    vqa_accuracy_published,
+)
+from evalkit.scoring.statistics import (
+    DEFAULT_RESAMPLES,
+    DEFAULT_SEED,
+    Estimate,
+    bootstrap_mean_ci,
+    bounded_mean_ci,
+    proportion_ci,
+    wilson_ci,
+)
 
 __all__ = [
-    "METRICS", "PRIMARY_METRIC", "MetricInfo", "aggregate", "anls", "cer", "contains_answer", "exact_match",
-    "forbidden_rate", "free_form_score", "keyword_recall", "located_cer", "normalize_text", "parse_choice",
-    "parse_yes_no", "relaxed_accuracy", "score_sample", "substring_edit_distance", "vqa_accuracy",
-    "wer", "yes_no_f1_estimate", "yes_no_metrics",
+    "CIRCULAR_METRICS", "METRICS", "PRIMARY_METRIC", "MetricInfo", "aggregate", "anls", "cer", "circular_outcomes",
+    "contains_answer", "estimate_of", "exact_match", "forbidden_rate", "free_form_score", "keyword_recall",
+    "located_cer", "normalize_text", "parse_choice", "parse_yes_no", "primary_metric_for", "relaxed_accuracy",
+    "score_sample", "substring_edit_distance", "token_budget", "vqa_accuracy", "wer", "yes_no_f1_estimate",
+    "yes_no_metrics",
 ]  # fmt: skip
 
 
@@ -92,31 +123,61 @@ class MetricInfo:
     higher_is_better: bool | None  # None: no direction (a ratio whose ideal is set by the labels)
     unit: str
     description: str
+    # How its interval is computed (`estimate_of`): "proportion" (each value 0 or 1: Wilson), "bounded" (a mean of
+    # values in [0, 1]: bootstrap, Wilson-width when the values are all equal), "mean" (unbounded: bootstrap).
+    interval: str = "bounded"
 
 
+_P, _B, _M = "proportion", "bounded", "mean"
 METRICS: dict[str, MetricInfo] = {
     m.name: m
     for m in (
-        MetricInfo("score", True, "fraction", "the question type's own metric (keyword score, ANLS, relaxed accuracy, exact match or accuracy)"),
+        MetricInfo("score", True, "fraction", "the question type's own metric: for a standard benchmark its published scorer (anls, vqa_accuracy, relaxed_accuracy, contains_answer, pope_accuracy, mmbench_accuracy), for evalkit's suites the extracted metric (keyword score, anls_extracted, relaxed_accuracy_extracted, exact match or accuracy)"),
         MetricInfo("located_cer", False, "ratio", "CER of what was asked for: the best-matching span (transcription) or the extracted value (short answer); case-insensitive unless the sample says case matters"),
         MetricInfo("located_cer_cs", False, "ratio", "located_cer, case-sensitive"),
-        MetricInfo("cer", False, "ratio", "CER of the whole answer after one preamble line is removed (jiwer; can exceed 1)"),
-        MetricInfo("wer", False, "ratio", "WER of the whole answer after one preamble line is removed (jiwer; can exceed 1)"),
-        MetricInfo("exact_match", True, "fraction", "short answer equals an accepted answer after normalisation"),
-        MetricInfo("anls", True, "fraction", "average normalized Levenshtein similarity, threshold 0.5 (DocVQA)"),
-        MetricInfo("relaxed_accuracy", True, "fraction", "number within 5% of the answer (ChartQA)"),
-        MetricInfo("vqa_accuracy", True, "fraction", "VQA accuracy: min(1, humans who gave the answer / 3), leave-one-out averaged (TextVQA, VQAv2)"),
-        MetricInfo("contains_answer", True, "fraction", "an accepted answer occurs in the whole answer, lower-cased (OCRBench's rule; lenient)"),
-        MetricInfo("accuracy", True, "fraction", "multiple choice / yes-no answered correctly"),
-        MetricInfo("unparsed", False, "fraction", "share of answers that name no option, yes/no, number or time (counted wrong)"),
-        MetricInfo("yes_ratio", None, "fraction", "share of parsed yes/no answers that say yes (ideal: the labels' share, 0.5 when balanced)"),
-        MetricInfo("yes_no_f1", True, "fraction", "F1 of 'yes' over the yes/no questions (POPE); bootstrap interval"),
+        MetricInfo("cer", False, "ratio", "CER of the whole answer after one preamble line is removed (jiwer; can exceed 1)", _M),
+        MetricInfo("wer", False, "ratio", "WER of the whole answer after one preamble line is removed (jiwer; can exceed 1)", _M),
+        MetricInfo("exact_match", True, "fraction", "the extracted value (or the whole answer) equals an accepted answer, both normalised alike", _P),
+        MetricInfo("anls", True, "fraction", "published: DocVQA's ANLS of the raw answer (lmms-eval / VLMEvalKit rule, similarity below 0.5 scores 0)"),
+        MetricInfo("anls_extracted", True, "fraction", "ANLS of evalkit's extracted value (or the whole answer), answer and gold normalised alike"),
+        MetricInfo("relaxed_accuracy", True, "fraction", "published: ChartQA's relaxed accuracy of the raw answer (float(), '%' divides by 100, 5%; else exact text)", _P),
+        MetricInfo("relaxed_accuracy_extracted", True, "fraction", "relaxed accuracy of the number evalkit reads from the answer (5%; '35%' may be 0.35 or 35)", _P),
+        MetricInfo("vqa_accuracy", True, "fraction", "published: the official VQA evaluation of the raw answer (its normalisation, min(1, humans agreeing / 3), 10 choose 9)"),
+        MetricInfo("vqa_accuracy_extracted", True, "fraction", "VQA accuracy of evalkit's extracted value, answer and human answers normalised alike"),
+        MetricInfo("contains_answer", True, "fraction", "published: an accepted answer occurs in the whole answer, lower-cased (OCRBench's rule; lenient)", _P),
+        MetricInfo("accuracy", True, "fraction", "multiple choice / yes-no answered correctly, as evalkit parses the answer (unparsed is wrong)", _P),
+        MetricInfo("pope_accuracy", True, "fraction", "published: POPE's rule (first sentence; 'no'/'No'/'not' is no, anything else yes)", _P),
+        MetricInfo("pope_yes_ratio", None, "fraction", "share of answers POPE's rule reads as yes", _P),
+        MetricInfo("pope_f1", True, "fraction", "published: F1 of 'yes' by POPE's rule over the yes/no questions; bootstrap interval"),
+        MetricInfo("mmbench_accuracy", True, "fraction", "per row, the option VLMEvalKit's exact matching reads (letters, then option text) is right", _P),
+        MetricInfo("circular_accuracy", True, "fraction", "published: MMBench CircularEval, a question right only if every rotation of its options is (VLMEvalKit's matching); over questions", _P),
+        MetricInfo("circular_accuracy_extracted", True, "fraction", "CircularEval with evalkit's option parsing; over questions", _P),
+        MetricInfo("unparsed", False, "fraction", "share of answers that name no option, yes/no, number or time (counted wrong)", _P),
+        MetricInfo("yes_ratio", None, "fraction", "share of parsed yes/no answers that say yes (ideal: the labels' share, 0.5 when balanced)", _P),
+        MetricInfo("yes_no_f1", True, "fraction", "F1 of 'yes' over the yes/no questions as evalkit parses them (unparsed: not yes); bootstrap interval"),
         MetricInfo("keyword_recall", True, "fraction", "share of keyword groups named (negation aware; relations within a sentence)"),
         MetricInfo("forbidden_rate", False, "fraction", "share of forbidden (hallucinated) words mentioned, negations excluded"),
     )
 }  # fmt: skip
 
 PRIMARY_METRIC: dict[str, str] = {"ocr": "located_cer", "describe": "score", "compare": "score", "vqa": "score"}
+
+# Metrics over groups of rows (the rotations of one MMBench question), not means over samples: the summary computes
+# them from samples.jsonl (`circular_outcomes`), each from the per-row metric it requires to be 1 in every row.
+CIRCULAR_METRICS: dict[str, str] = {"circular_accuracy": "mmbench_accuracy", "circular_accuracy_extracted": "accuracy"}
+
+
+def primary_metric_for(task: str, available: Sequence[str] | None = None) -> str | None:
+    """A suite's primary metric: the task's (PRIMARY_METRIC), except that a benchmark with rotated copies
+    (MMBench's CircularEval) is judged by `circular_accuracy`, its published number."""
+    if task == "vqa" and available is not None and "circular_accuracy" in available:
+        return "circular_accuracy"
+    return PRIMARY_METRIC.get(task)
+
+
+# Token budgets (`token_budget`): room for the reference plus 30% and a fixed margin for a short lead-in.
+BUDGET_FACTOR, BUDGET_MARGIN = 1.3, 16
+FREE_FORM_MIN_TOKENS = 64  # a description has no reference text; this is room for a few sentences
 
 
 # ------------------------------------------------------------------------------------------ character errors
@@ -186,14 +247,15 @@ def located_cer(reference: str, hypothesis: str, *, case_sensitive: bool = True)
     return substring_edit_distance(ref, _clean_answer(hypothesis, case_sensitive)) / len(ref)
 
 
-def _value_cer(value: str, answers: Sequence[str], case_sensitive: bool) -> float:
-    """CER of an extracted value against the closest accepted answer, capped at 1."""
-    hyp = normalize_text(value, case_sensitive=case_sensitive)
+def _value_cer(values: Sequence[str], answers: Sequence[str], case_sensitive: bool) -> float:
+    """CER of the best reading of a short answer against the closest accepted answer, capped at 1."""
     best = 1.0
     for gold in answers:
-        ref = normalize_text(gold, case_sensitive=case_sensitive)
+        ref = normalize_text(clean_value(gold), case_sensitive=case_sensitive)
         _require_reference(ref)
-        best = min(best, Levenshtein.distance(ref, hyp) / len(ref))
+        for value in values:
+            hyp = normalize_text(value, case_sensitive=case_sensitive)
+            best = min(best, Levenshtein.distance(ref, hyp) / len(ref))
     return best
 
 
@@ -201,42 +263,56 @@ def _value_cer(value: str, answers: Sequence[str], case_sensitive: bool) -> floa
 
 
 def exact_match(prediction: str, answers: Sequence[str]) -> float:
-    """1.0 when `prediction` equals one of `answers` after `normalize_answer`, else 0.0."""
+    """1.0 when `prediction` equals one of `answers` after `normalize_answer` (the same function on both sides)."""
     pred = normalize_answer(prediction)
     return float(bool(pred) and any(pred == normalize_answer(a) for a in answers))
 
 
-def anls(prediction: str, answers: Sequence[str], threshold: float = 0.5) -> float:
-    """DocVQA's ANLS for one question: max over answers of 1 - NL (NL = Levenshtein distance over the longer
-    length, on lower-cased, whitespace-collapsed text), or 0 when NL >= threshold."""
+def anls(prediction: str, answers: Sequence[str], threshold: float = ANLS_THRESHOLD) -> float:
+    """ANLS of one reading: max over answers of 1 - NL (Levenshtein distance over the longer length, on lower-cased,
+    whitespace-collapsed text), or 0 when 1 - NL < threshold (0.5 itself is kept, as the published scorers do).
+    Callers give both sides in the same form (`clean_value`)."""
     pred = normalize_text(prediction, case_sensitive=False)
     best = 0.0
     for gold in answers:
         ref = normalize_text(gold, case_sensitive=False)
         longest = max(len(ref), len(pred))
-        nl = Levenshtein.distance(ref, pred) / longest if longest else 0.0
-        best = max(best, 1.0 - nl if nl < threshold else 0.0)
+        similarity = 1.0 - (Levenshtein.distance(ref, pred) / longest if longest else 0.0)
+        best = max(best, similarity if similarity >= threshold else 0.0)
     return best
 
 
-def relaxed_accuracy(prediction: str | float | None, answers: Sequence[str], tolerance: float = 0.05) -> float:
-    """ChartQA's relaxed accuracy: 1.0 when the predicted number is within `tolerance` relative error of a
-    numeric answer (exactly equal when that answer is 0); a non-numeric answer needs an exact match."""
-    value = parse_number(prediction) if isinstance(prediction, str) else prediction
+def _within(value: float, target: float, tolerance: float) -> bool:
+    return abs(value - target) <= tolerance * abs(target) if target != 0 else value == 0
+
+
+def relaxed_accuracy(
+    prediction: str | float | None, answers: Sequence[str], tolerance: float = RELAXED_TOLERANCE
+) -> float:
+    """evalkit's relaxed accuracy of one reading: 1.0 when its number is within `tolerance` relative error of a
+    numeric answer (exactly equal when that answer is 0); a percentage may mean either of its readings
+    (`number_readings`: "35%" is 0.35 or 35); a non-numeric answer needs an exact match."""
+    if prediction is None:
+        values: tuple[float, ...] = ()
+    elif isinstance(prediction, str):
+        values = number_readings(prediction)
+    else:
+        values = (float(prediction),)
     for gold in answers:
-        target = parse_number(gold)
-        if target is None:
+        targets = number_readings(gold)
+        if not targets:
             if isinstance(prediction, str) and exact_match(prediction, [gold]):
                 return 1.0
-        elif value is not None and (abs(value - target) <= tolerance * abs(target) if target != 0 else value == 0):
+        elif any(_within(v, t, tolerance) for v in values for t in targets):
             return 1.0
     return 0.0
 
 
 def vqa_accuracy(prediction: str, answers: Sequence[str]) -> float:
-    """The VQA accuracy of one answer against the human answers (TextVQA, VQAv2): after `vqa_normalize`, the mean
-    over each human answer left out of min(1, matching answers among the others / 3). With a single reference
-    answer (no others to agree with) it is its exact match."""
+    """evalkit's VQA accuracy of one reading (TextVQA, VQAv2): both sides given `vqa_normalize` (the VQA evaluation's
+    normalisation, on the human answers too), then the mean over each human answer left out of min(1, matching
+    answers among the others / 3). With a single reference answer (no others to agree with) it is its exact match.
+    `evalkit.scoring.published.vqa_accuracy_published` is the official evaluation, to the letter."""
     pred = vqa_normalize(prediction)
     golds = [vqa_normalize(a) for a in answers]
     if not pred or not golds:
@@ -263,8 +339,17 @@ def contains_answer(prediction: str, answers: Sequence[str], *, formula: bool = 
     return float(any(gold and gold in pred for gold in map(norm, answers)))
 
 
+def _best(metric: Callable[[str, Sequence[str]], float], readings: Sequence[str], answers: Sequence[str]) -> float:
+    return max((metric(r, answers) for r in readings), default=0.0)
+
+
 def _short_answer_scores(sample: Sample, answer: str) -> dict[str, float]:
-    value = extract_short_answer(answer)
+    """Per match mode: the published scorer on the raw answer (standard benchmarks' `score`) and evalkit's metric
+    on the answer's readings (`answer_candidates`: the extracted value and the whole answer; the best counts), the
+    gold answers normalised by the same function as the readings."""
+    readings = answer_candidates(answer)
+    golds = [clean_value(a) for a in sample.answers]
+    published = sample.task == "vqa"  # a standard benchmark, read by an adapter: its own scorer is its score
     scores: dict[str, float] = {}
     if sample.match == "time":
         said = parse_time(answer)
@@ -272,30 +357,39 @@ def _short_answer_scores(sample: Sample, answer: str) -> dict[str, float]:
         scores["unparsed"] = float(said is None)
         scores["score"] = scores["exact_match"]
     elif sample.match == "number":
-        number = parse_number(value)
-        scores["exact_match"] = float(number is not None and any(number == parse_number(a) for a in sample.answers))
-        scores["relaxed_accuracy"] = relaxed_accuracy(number, sample.answers)
-        scores["unparsed"] = float(number is None)
-        scores["score"] = scores["relaxed_accuracy"]
+        numeric = any(number_readings(g) for g in golds)
+        scores["exact_match"] = float(
+            any(
+                parse_number(r) is not None and any(parse_number(r) == parse_number(g) for g in golds) for r in readings
+            )
+            or _best(exact_match, readings, golds) == 1.0
+        )
+        scores["relaxed_accuracy"] = relaxed_accuracy_published(answer, sample.answers)
+        scores["relaxed_accuracy_extracted"] = _best(relaxed_accuracy, readings, golds)
+        scores["unparsed"] = float(not any(number_readings(r) for r in readings) if numeric else not readings)
+        scores["score"] = scores["relaxed_accuracy" if published else "relaxed_accuracy_extracted"]
     elif sample.match == "vqa":
-        scores["exact_match"] = exact_match(value, sample.answers)
-        scores["vqa_accuracy"] = vqa_accuracy(value, sample.answers)
-        scores["unparsed"] = float(not value)
-        scores["score"] = scores["vqa_accuracy"]
+        scores["exact_match"] = _best(exact_match, readings, golds)
+        scores["vqa_accuracy"] = vqa_accuracy_published(answer, sample.answers)
+        scores["vqa_accuracy_extracted"] = _best(vqa_accuracy, readings, golds)
+        scores["unparsed"] = float(not readings)
+        scores["score"] = scores["vqa_accuracy" if published else "vqa_accuracy_extracted"]
     elif sample.match in ("contains", "contains_formula"):
-        scores["exact_match"] = exact_match(value, sample.answers)
+        scores["exact_match"] = _best(exact_match, readings, golds)
         scores["contains_answer"] = contains_answer(answer, sample.answers, formula=sample.match == "contains_formula")
-        scores["unparsed"] = float(not value)
+        scores["unparsed"] = float(not readings)
         scores["score"] = scores["contains_answer"]
     else:
-        scores["exact_match"] = exact_match(value, sample.answers)
-        scores["unparsed"] = float(not value)
+        scores["exact_match"] = _best(exact_match, readings, golds)
+        scores["unparsed"] = float(not readings)
+        scores["score"] = scores["exact_match"]
         if sample.match == "anls":
-            scores["anls"] = anls(value, sample.answers)
-        scores["score"] = scores.get("anls", scores["exact_match"])
+            scores["anls"] = anls_published(answer, sample.answers)
+            scores["anls_extracted"] = _best(anls, readings, golds)
+            scores["score"] = scores["anls" if published else "anls_extracted"]
     if sample.task == "ocr":
-        scores["located_cer"] = _value_cer(value, sample.answers, sample.case_sensitive)
-        scores["located_cer_cs"] = _value_cer(value, sample.answers, True)
+        scores["located_cer"] = _value_cer(readings, sample.answers, sample.case_sensitive)
+        scores["located_cer_cs"] = _value_cer(readings, sample.answers, True)
         del scores["score"]  # ocr gates on located_cer; score would only cover part of the suite
     return scores
 
@@ -329,13 +423,23 @@ def yes_no_f1_estimate(
     seed: int = DEFAULT_SEED,
     n_resamples: int = DEFAULT_RESAMPLES,
 ) -> Estimate:
-    """F1 of "yes" with a percentile-bootstrap interval over the questions (fixed seed)."""
+    """F1 of "yes" with a percentile-bootstrap interval over the questions (fixed seed). When the bootstrap has no
+    spread (one question, or every resample alike: F1 0 or 1 on a few questions), the Wilson interval of F1 read
+    as a proportion over the tp + fp + fn answers it counts, so a small n never reads as certainty."""
     g = np.asarray(golds, dtype=bool)
     s = np.asarray([x is True for x in said], dtype=bool)
     n = len(g)
     f1 = yes_no_metrics(golds, said)["f1"]
-    if n < 2 or math.isnan(f1):
+    if math.isnan(f1):
         return Estimate(f1, f1, f1, n)
+    counted = int((g | s).sum())  # tp + fp + fn: the answers F1 is about
+
+    def floor() -> Estimate:
+        w = wilson_ci(f1 * counted, counted)
+        return Estimate(f1, w.low, w.high, n)
+
+    if n < 2:
+        return floor()
     idx = np.random.default_rng(seed).integers(0, n, size=(n_resamples, n))
     gi, si = g[idx], s[idx]
     tp = (gi & si).sum(axis=1)
@@ -343,6 +447,8 @@ def yes_no_f1_estimate(
     denom = 2 * tp + wrong
     boot = np.where(denom > 0, 2 * tp / np.maximum(denom, 1), np.nan)
     low, high = np.nanquantile(boot, [0.025, 0.975])
+    if not high > low:
+        return floor()
     return Estimate(f1, min(float(low), f1), max(float(high), f1), n)
 
 
@@ -367,13 +473,25 @@ def score_sample(sample: Sample, answer: str) -> dict[str, float]:
     if sample.type == "multiple_choice":
         index = parse_choice(answer, sample.choices)
         correct = float(index is not None and CHOICE_LETTERS[index] == sample.answers[0])
-        return {"accuracy": correct, "unparsed": float(index is None), "score": correct}
+        scores = {"accuracy": correct, "unparsed": float(index is None), "score": correct}
+        if sample.match == "mmbench":
+            options = dict(zip(CHOICE_LETTERS, sample.choices, strict=False))
+            scores["mmbench_accuracy"] = float(mmbench_choice(answer, options) == sample.answers[0])
+            if sample.task == "vqa":
+                scores["score"] = scores["mmbench_accuracy"]
+        return scores
     if sample.type == "yes_no":
         said = parse_yes_no(answer)
         correct = float(said is not None and said == (sample.answers[0] == "yes"))
         scores = {"accuracy": correct, "unparsed": float(said is None), "score": correct}
         if said is not None:
             scores["yes_ratio"] = float(said)
+        if sample.match == "pope":
+            yes = pope_says_yes(answer)
+            scores["pope_accuracy"] = float(yes == (sample.answers[0] == "yes"))
+            scores["pope_yes_ratio"] = float(yes)
+            if sample.task == "vqa":
+                scores["score"] = scores["pope_accuracy"]
         return scores
     if sample.type == "free_form":
         named = groups_named(answer, sample.keywords)
@@ -397,13 +515,59 @@ def free_form_score(named: int, false: int, groups: int) -> float:
     return named / groups * named / (named + false)
 
 
+def budget_text(sample: Sample) -> str:
+    """The text a perfect answer consists of, whose token count sets the sample's generation budget."""
+    if sample.type == "transcription":
+        return sample.reference or ""
+    if sample.type == "multiple_choice":
+        return max((f"{CHOICE_LETTERS[i]}. {c}" for i, c in enumerate(sample.choices)), key=len)
+    if sample.type == "free_form":
+        return ", ".join(
+            g[0] if isinstance(g, tuple) else " ".join(alts[0] for _, alts in g.roles) for g in sample.keywords
+        )
+    return max(sample.answers, key=len) if sample.answers else ""
+
+
+def token_budget(sample: Sample, count_tokens: Callable[[str], int]) -> int:
+    """max_new_tokens for a sample: ceil(1.3 x tokens of its reference) + 16 (free-form: at least 64)."""
+    budget = math.ceil(BUDGET_FACTOR * count_tokens(budget_text(sample))) + BUDGET_MARGIN
+    return max(budget, FREE_FORM_MIN_TOKENS) if sample.type == "free_form" else budget
+
+
+def estimate_of(metric: str, values: Sequence[float], *, seed: int = DEFAULT_SEED) -> Estimate:
+    """A metric's mean with the interval its kind calls for (MetricInfo.interval): Wilson for a proportion, the
+    bootstrap for a mean (a [0, 1] mean never gets a zero-width interval: `evalkit.scoring.statistics.bounded_mean_ci`)."""
+    info = METRICS.get(metric)
+    kind = info.interval if info is not None else ("mean" if metric in ("cer", "wer") else "bounded")
+    if kind == "proportion":
+        return proportion_ci(values)
+    if kind == "bounded":
+        return bounded_mean_ci(values, seed=seed)
+    return bootstrap_mean_ci(values, seed=seed)
+
+
 def estimates(values_by_metric: Mapping[str, Sequence[float]], *, seed: int = DEFAULT_SEED) -> dict[str, Estimate]:
-    """Mean and bootstrap CI (evalkit.scoring.statistics) of each metric's values: the one summary of scores that run records,
+    """Mean and interval (`estimate_of`) of each metric's values: the one summary of scores that run records,
     reports and gates read."""
-    return {name: bootstrap_mean_ci(list(values), seed=seed) for name, values in sorted(values_by_metric.items())}
+    return {name: estimate_of(name, list(values), seed=seed) for name, values in sorted(values_by_metric.items())}
 
 
 def aggregate(scores: Sequence[dict[str, float]], *, seed: int = DEFAULT_SEED) -> dict[str, Estimate]:
     """`estimates` over per-sample score dicts, each metric over the samples that have it."""
     names = sorted({name for s in scores for name in s})
     return estimates({name: [s[name] for s in scores if name in s] for name in names}, seed=seed)
+
+
+def circular_outcomes(rows: Iterable[tuple[str, Mapping[str, float] | None]], metric: str) -> dict[str, float]:
+    """CircularEval: for (group, scores) rows (scores None for a failed row), group -> 1.0 when every row of the
+    group has `CIRCULAR_METRICS[metric]` equal to 1, else 0.0. A group with a failed row or a row without that
+    metric cannot be judged and is left out (the failure is counted where failures are)."""
+    row_metric = CIRCULAR_METRICS[metric]
+    outcome: dict[str, float] = {}
+    unjudged: set[str] = set()
+    for group, scores in rows:
+        if scores is None or row_metric not in scores:
+            unjudged.add(group)
+            continue
+        outcome[group] = min(outcome.get(group, 1.0), 1.0 if scores[row_metric] == 1.0 else 0.0)
+    return {g: v for g, v in sorted(outcome.items()) if g not in unjudged}

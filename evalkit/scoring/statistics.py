@@ -1,6 +1,6 @@
 """Small statistics shared by metrics, measurement, records and reports.
 
-`Estimate` is a mean with its bootstrap confidence interval (for scores); `Stats` is a distribution
+`Estimate` is a mean with its confidence interval (for scores: Wilson for proportions, the bootstrap for means); `Stats` is a distribution
 summary with its unit (for latency and memory). Both are plain dataclasses with a dict round trip.
 """
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from statistics import NormalDist
 
 import numpy as np
 
@@ -64,6 +65,41 @@ def bootstrap_mean_ci(
     low, high = np.quantile(means, [alpha, 1.0 - alpha])
     # Clamp so the interval always contains the point estimate despite resampling noise.
     return Estimate(mean, min(float(low), mean), max(float(high), mean), int(arr.size))
+
+
+def wilson_ci(successes: float, n: int, *, confidence: float = DEFAULT_CONFIDENCE) -> Estimate:
+    """A proportion with its Wilson score interval (Wilson 1927): never zero-width for n >= 1, so 0/5 reads
+    [0, 0.43], not [0, 0]; `successes` may be fractional (a mean of values in [0, 1] times n)."""
+    if n <= 0:
+        return Estimate(math.nan, math.nan, math.nan, 0)
+    p = min(max(successes / n, 0.0), 1.0)
+    z = NormalDist().inv_cdf(0.5 + confidence / 2.0)
+    denom = 1.0 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z / denom * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return Estimate(p, max(0.0, min(centre - half, p)), min(1.0, max(centre + half, p)), n)
+
+
+def proportion_ci(values: Sequence[float], *, confidence: float = DEFAULT_CONFIDENCE) -> Estimate:
+    """Share of 1s among values that are each 0 or 1 (NaN dropped), with its Wilson interval."""
+    arr = _clean(values)
+    return wilson_ci(float(arr.sum()), int(arr.size), confidence=confidence)
+
+
+def bounded_mean_ci(
+    values: Sequence[float],
+    *,
+    seed: int = DEFAULT_SEED,
+    n_resamples: int = DEFAULT_RESAMPLES,
+    confidence: float = DEFAULT_CONFIDENCE,
+) -> Estimate:
+    """Mean of values in [0, 1] with its bootstrap interval; when the values are all the same (the bootstrap has
+    nothing to resample: 5 scores of 0 would give [0, 0]), the Wilson interval of a proportion with that mean, which
+    is the widest a [0, 1] variable with that mean can need (its variance is at most m(1 - m))."""
+    est = bootstrap_mean_ci(values, seed=seed, n_resamples=n_resamples, confidence=confidence)
+    if est.n == 0 or est.high > est.low:
+        return est
+    return wilson_ci(est.mean * est.n, est.n, confidence=confidence)
 
 
 def paired_bootstrap_diff(

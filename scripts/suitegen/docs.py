@@ -157,15 +157,17 @@ answer after one preamble line is removed: the exact text and nothing else (they
 """,
     "short_answer": """
 One value: a title, a total, a count, a chart value, a time. The answer's value is extracted first (markdown,
-a preamble line, a lead-in such as "The title is" and the sentence after the first are removed), then compared
-with each accepted answer. `exact_match` is 1 when the normalised value equals one (case, quotes, edge
-punctuation, a leading article and number words do not matter). `match: anls` (text read from the image) adds
-`anls`, DocVQA's similarity (1 - edit distance / longer length, 0 below 0.5): partial credit for a near-miss
-reading, none for a different answer. `match: number` adds `relaxed_accuracy`, ChartQA's 5% tolerance, for
-values estimated from a chart. `match: time` compares clock times on a 12-hour dial. An answer with no value (or
-two numbers or times) is `unparsed`, and wrong. In the OCR suite `located_cer` is the character error rate of the
-extracted value (so a field must be read, not merely mentioned); elsewhere `score` is anls, relaxed accuracy or
-exact match.
+a preamble line, a lead-in such as "The title is" and the sentence after the first are removed); the value and
+the whole answer are both compared with each accepted answer, the gold answers normalised by the same function,
+so a right answer given verbatim always scores full. `exact_match` is 1 when one equals an accepted answer (case,
+quotes and brackets around it, final punctuation, a leading article and number words do not matter).
+`match: anls` (text read from the image) adds `anls_extracted`, DocVQA's similarity (1 - edit distance / longer
+length, 0 below 0.5): partial credit for a near-miss reading, none for a different answer. `match: number` adds
+`relaxed_accuracy_extracted`, ChartQA's 5% tolerance, for values estimated from a chart. Beside each, `anls` and
+`relaxed_accuracy` are the published scorers applied to the raw answer (docs/scoring.md). `match: time` compares
+clock times on a 12-hour dial. An answer with no value (or two numbers or times) is `unparsed`, and wrong. In the
+OCR suite `located_cer` is the character error rate of the extracted value (so a field must be read, not merely
+mentioned); elsewhere `score` is anls_extracted, relaxed_accuracy_extracted or exact match.
 """,
     "multiple_choice": """
 The options are appended as lines `A. ...`, `B. ...`. The answer is parsed as an option letter ("B", "(B)",
@@ -220,7 +222,7 @@ as the standard benchmarks above; primary metric `score`). `manifest.jsonl` hold
 | `reference` | string | transcription (required) | the exact text, in reading order |
 | `case_sensitive` | bool | transcription, short_answer (ocr) | default `false` |
 | `answers` | list of strings | short_answer, multiple_choice, yes_no (required) | accepted answers; one option letter; `["yes"]` or `["no"]` |
-| `match` | string | short_answer | `exact` (default), `anls`, `number`, `time`, `vqa`, `contains`, `contains_formula` (the benchmark metrics above) |
+| `match` | string | short_answer (pope: yes_no, mmbench: multiple_choice) | `exact` (default), `anls`, `number`, `time`, `vqa`, `contains`, `contains_formula`, `pope`, `mmbench` (the benchmark metrics above; docs/scoring.md) |
 | `choices` | list of strings | multiple_choice (required) | 2 to 8 option texts, lettered A, B, ... |
 | `keywords` | list of groups | free_form (required) | a group is a list of alternatives, or a relation `{"role": [...], ..., "order": [...]}` |
 | `forbidden` | list of strings | free_form | words whose mention (outside a negation) is a hallucination |
