@@ -7,13 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from evalkit.data.benchmark_schemas import SCHEMAS, row_fields
+from evalkit.data.benchmark_schemas import SCHEMAS, circular_group, row_fields
 from evalkit.data.samples import Sample
 from evalkit.records import Prediction, summarize
 from evalkit.scoring.metrics import circular_outcomes, estimates, primary_metric_for, score_sample, yes_no_f1_estimate
 from evalkit.scoring.published import (
     anls_published,
-    circular_group,
     mmbench_choice,
     pope_says_yes,
     relaxed_accuracy_published,

@@ -27,13 +27,13 @@ the columns found and the schemas known.
 from __future__ import annotations
 
 import ast
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from evalkit.data.samples import CHOICE_LETTERS
-from evalkit.scoring.published import circular_group
 
 # Part of every external suite's content hash: bump it when a row is mapped differently (question, answers, match),
 # so a run scored the new way is never compared silently with one scored the old way.
@@ -250,3 +250,19 @@ def _multiple_choice(question: str, answers: tuple[str, ...], row: Mapping[str, 
         question = f"Hint: {hint.strip()}\n{question}"
     group = circular_group(row["index"]) if _present(row.get("index")) else None
     return RowFields(question, "multiple_choice", (letter,), tuple(choices), "mmbench", tags, group or "")
+
+
+CIRCULAR_MOD = 1_000_000  # VLMEvalKit: a rotated copy of question i has index i + k * 1e6
+
+
+def circular_group(index: str) -> str | None:
+    """The CircularEval group of a row from its `index` (VLMEvalKit's TSVs and the lmms-lab hub copies alike): a
+    rotation of question i has index i + k * 1e6, so index mod 1e6 names the question. None for a non-integer
+    index (no grouping is possible)."""
+    try:
+        value = float(index)
+    except (TypeError, ValueError):
+        return None
+    if not math.isfinite(value) or not value.is_integer() or value < 0:
+        return None
+    return str(int(value) % CIRCULAR_MOD)

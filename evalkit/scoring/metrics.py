@@ -66,14 +66,14 @@ free_form (describe, compare)
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 
-import jiwer
 import numpy as np
 from rapidfuzz.distance import Levenshtein
 
 from evalkit.data.samples import CHOICE_LETTERS, Sample
+from evalkit.scoring.aggregation import aggregate, circular_outcomes, estimate_of, estimates
+from evalkit.scoring.character_errors import cer, located_cer, normalize_text, substring_edit_distance, value_cer, wer
 from evalkit.scoring.extraction import (
     answer_candidates,
     clean_value,
@@ -98,165 +98,18 @@ from evalkit.scoring.published import (
     relaxed_accuracy_published,
     vqa_accuracy_published,
 )
-from evalkit.scoring.statistics import (
-    DEFAULT_RESAMPLES,
-    DEFAULT_SEED,
-    Estimate,
-    bootstrap_mean_ci,
-    bounded_mean_ci,
-    proportion_ci,
-    wilson_ci,
-)
+from evalkit.scoring.registry import CIRCULAR_METRICS, METRICS, PRIMARY_METRIC, MetricInfo, primary_metric_for
+from evalkit.scoring.statistics import DEFAULT_RESAMPLES, DEFAULT_SEED, Estimate, wilson_ci
 
+# The face of scoring: the registry (evalkit.scoring.registry), character errors and aggregation are re-exported, so
+# callers import every metric from here.
 __all__ = [
     "CIRCULAR_METRICS", "METRICS", "PRIMARY_METRIC", "MetricInfo", "aggregate", "anls", "cer", "circular_outcomes",
-    "contains_answer", "estimate_of", "exact_match", "forbidden_rate", "free_form_score", "keyword_recall",
-    "located_cer", "normalize_text", "parse_choice", "parse_yes_no", "primary_metric_for", "relaxed_accuracy",
-    "score_sample", "substring_edit_distance", "token_budget", "vqa_accuracy", "wer", "yes_no_f1_estimate",
+    "contains_answer", "estimate_of", "estimates", "exact_match", "forbidden_rate", "free_form_score",
+    "keyword_recall", "located_cer", "normalize_text", "parse_choice", "parse_yes_no", "primary_metric_for",
+    "relaxed_accuracy", "score_sample", "substring_edit_distance", "vqa_accuracy", "wer", "yes_no_f1_estimate",
     "yes_no_metrics",
 ]  # fmt: skip
-
-
-@dataclass(frozen=True)
-class MetricInfo:
-    name: str
-    higher_is_better: bool | None  # None: no direction (a ratio whose ideal is set by the labels)
-    unit: str
-    description: str
-    # How its interval is computed (`estimate_of`): "proportion" (each value 0 or 1: Wilson), "bounded" (a mean of
-    # values in [0, 1]: bootstrap, Wilson-width when the values are all equal), "mean" (unbounded: bootstrap).
-    interval: str = "bounded"
-
-
-_P, _B, _M = "proportion", "bounded", "mean"
-METRICS: dict[str, MetricInfo] = {
-    m.name: m
-    for m in (
-        MetricInfo("score", True, "fraction", "the question type's own metric: for a standard benchmark its published scorer (anls, vqa_accuracy, relaxed_accuracy, contains_answer, pope_accuracy, mmbench_accuracy), for evalkit's suites the extracted metric (keyword score, anls_extracted, relaxed_accuracy_extracted, exact match or accuracy)"),
-        MetricInfo("located_cer", False, "ratio", "CER of what was asked for: the best-matching span (transcription) or the extracted value (short answer); case-insensitive unless the sample says case matters"),
-        MetricInfo("located_cer_cs", False, "ratio", "located_cer, case-sensitive"),
-        MetricInfo("cer", False, "ratio", "CER of the whole answer after one preamble line is removed (jiwer; can exceed 1)", _M),
-        MetricInfo("wer", False, "ratio", "WER of the whole answer after one preamble line is removed (jiwer; can exceed 1)", _M),
-        MetricInfo("exact_match", True, "fraction", "the extracted value (or the whole answer) equals an accepted answer, both normalised alike", _P),
-        MetricInfo("anls", True, "fraction", "published: DocVQA's ANLS of the raw answer (lmms-eval / VLMEvalKit rule, similarity below 0.5 scores 0)"),
-        MetricInfo("anls_extracted", True, "fraction", "ANLS of evalkit's extracted value (or the whole answer), answer and gold normalised alike"),
-        MetricInfo("relaxed_accuracy", True, "fraction", "published: ChartQA's relaxed accuracy of the raw answer (float(), '%' divides by 100, 5%; else exact text)", _P),
-        MetricInfo("relaxed_accuracy_extracted", True, "fraction", "relaxed accuracy of the number evalkit reads from the answer (5%; '35%' may be 0.35 or 35)", _P),
-        MetricInfo("vqa_accuracy", True, "fraction", "published: the official VQA evaluation of the raw answer (its normalisation, min(1, humans agreeing / 3), 10 choose 9)"),
-        MetricInfo("vqa_accuracy_extracted", True, "fraction", "VQA accuracy of evalkit's extracted value, answer and human answers normalised alike"),
-        MetricInfo("contains_answer", True, "fraction", "published: an accepted answer occurs in the whole answer, lower-cased (OCRBench's rule; lenient)", _P),
-        MetricInfo("accuracy", True, "fraction", "multiple choice / yes-no answered correctly, as evalkit parses the answer (unparsed is wrong)", _P),
-        MetricInfo("pope_accuracy", True, "fraction", "published: POPE's rule (first sentence; 'no'/'No'/'not' is no, anything else yes)", _P),
-        MetricInfo("pope_yes_ratio", None, "fraction", "share of answers POPE's rule reads as yes", _P),
-        MetricInfo("pope_f1", True, "fraction", "published: F1 of 'yes' by POPE's rule over the yes/no questions; bootstrap interval"),
-        MetricInfo("mmbench_accuracy", True, "fraction", "per row, the option VLMEvalKit's exact matching reads (letters, then option text) is right", _P),
-        MetricInfo("circular_accuracy", True, "fraction", "published: MMBench CircularEval, a question right only if every rotation of its options is (VLMEvalKit's matching); over questions", _P),
-        MetricInfo("circular_accuracy_extracted", True, "fraction", "CircularEval with evalkit's option parsing; over questions", _P),
-        MetricInfo("unparsed", False, "fraction", "share of answers that name no option, yes/no, number or time (counted wrong)", _P),
-        MetricInfo("yes_ratio", None, "fraction", "share of parsed yes/no answers that say yes (ideal: the labels' share, 0.5 when balanced)", _P),
-        MetricInfo("yes_no_f1", True, "fraction", "F1 of 'yes' over the yes/no questions as evalkit parses them (unparsed: not yes); bootstrap interval"),
-        MetricInfo("keyword_recall", True, "fraction", "share of keyword groups named (negation aware; relations within a sentence)"),
-        MetricInfo("forbidden_rate", False, "fraction", "share of forbidden (hallucinated) words mentioned, negations excluded"),
-    )
-}  # fmt: skip
-
-PRIMARY_METRIC: dict[str, str] = {"ocr": "located_cer", "describe": "score", "compare": "score", "vqa": "score"}
-
-# Metrics over groups of rows (the rotations of one MMBench question), not means over samples: the summary computes
-# them from samples.jsonl (`circular_outcomes`), each from the per-row metric it requires to be 1 in every row.
-CIRCULAR_METRICS: dict[str, str] = {"circular_accuracy": "mmbench_accuracy", "circular_accuracy_extracted": "accuracy"}
-
-
-def primary_metric_for(task: str, available: Sequence[str] | None = None) -> str | None:
-    """A suite's primary metric: the task's (PRIMARY_METRIC), except that a benchmark with rotated copies
-    (MMBench's CircularEval) is judged by `circular_accuracy`, its published number."""
-    if task == "vqa" and available is not None and "circular_accuracy" in available:
-        return "circular_accuracy"
-    return PRIMARY_METRIC.get(task)
-
-
-# Token budgets (`token_budget`): room for the reference plus 30% and a fixed margin for a short lead-in.
-BUDGET_FACTOR, BUDGET_MARGIN = 1.3, 16
-FREE_FORM_MIN_TOKENS = 64  # a description has no reference text; this is room for a few sentences
-
-
-# ------------------------------------------------------------------------------------------ character errors
-
-
-def normalize_text(text: str, *, case_sensitive: bool = True) -> str:
-    """Typography unified (NFKC, quotes, dashes, ellipsis), whitespace runs collapsed to one space, stripped;
-    case folded unless case_sensitive."""
-    text = " ".join(unify_typography(text).split())
-    return text if case_sensitive else text.casefold()
-
-
-def _clean_answer(answer: str, case_sensitive: bool) -> str:
-    return normalize_text(strip_markdown(unify_typography(answer)), case_sensitive=case_sensitive)
-
-
-def _require_reference(reference: str) -> None:
-    if not reference:
-        raise ValueError("reference is empty after normalisation; it cannot be scored")
-
-
-def cer(reference: str, hypothesis: str, *, case_sensitive: bool = True) -> float:
-    """jiwer character error rate on the normalised strings (raw: may exceed 1.0)."""
-    ref = normalize_text(reference, case_sensitive=case_sensitive)
-    _require_reference(ref)
-    return float(jiwer.cer(ref, normalize_text(hypothesis, case_sensitive=case_sensitive)))
-
-
-def wer(reference: str, hypothesis: str, *, case_sensitive: bool = True) -> float:
-    """jiwer word error rate on the normalised strings (raw: may exceed 1.0)."""
-    ref = normalize_text(reference, case_sensitive=case_sensitive)
-    _require_reference(ref)
-    return float(jiwer.wer(ref, normalize_text(hypothesis, case_sensitive=case_sensitive)))
-
-
-def substring_edit_distance(pattern: str, text: str) -> int:
-    """Minimum Levenshtein distance between `pattern` and any substring of `text` (Sellers 1980).
-
-    Row i of the DP holds, for every end position j in `text`, the cost of matching pattern[:i]
-    ending there; row 0 is all zeros because the match may start anywhere. The insertion step
-    D[i][j] = min(D[i][j], D[i][j-1] + 1) is a running minimum, computed per row in numpy as
-    j + cummin(C[j] - j), so the whole thing is O(len(pattern)) numpy passes over `text`.
-    """
-    m, n = len(pattern), len(text)
-    if m == 0:
-        return 0
-    if n == 0:
-        return m
-    codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
-    cols = np.arange(n + 1, dtype=np.int64)
-    prev = np.zeros(n + 1, dtype=np.int64)
-    for i, ch in enumerate(pattern, start=1):
-        mismatch = (codes != ord(ch)).astype(np.int64)
-        cand = np.empty(n + 1, dtype=np.int64)
-        cand[0] = i
-        # substitution/match from the diagonal, deletion (skip a pattern char) from above
-        cand[1:] = np.minimum(prev[:-1] + mismatch, prev[1:] + 1)
-        prev = np.minimum.accumulate(cand - cols) + cols
-    return int(prev.min())
-
-
-def located_cer(reference: str, hypothesis: str, *, case_sensitive: bool = True) -> float:
-    """Edit distance of the reference to the best-matching span of the (markdown-stripped) answer, over
-    len(reference)."""
-    ref = normalize_text(reference, case_sensitive=case_sensitive)
-    _require_reference(ref)
-    return substring_edit_distance(ref, _clean_answer(hypothesis, case_sensitive)) / len(ref)
-
-
-def _value_cer(values: Sequence[str], answers: Sequence[str], case_sensitive: bool) -> float:
-    """CER of the best reading of a short answer against the closest accepted answer, capped at 1."""
-    best = 1.0
-    for gold in answers:
-        ref = normalize_text(clean_value(gold), case_sensitive=case_sensitive)
-        _require_reference(ref)
-        for value in values:
-            hyp = normalize_text(value, case_sensitive=case_sensitive)
-            best = min(best, Levenshtein.distance(ref, hyp) / len(ref))
-    return best
 
 
 # ------------------------------------------------------------------------------------------ short answers
@@ -388,8 +241,8 @@ def _short_answer_scores(sample: Sample, answer: str) -> dict[str, float]:
             scores["anls_extracted"] = _best(anls, readings, golds)
             scores["score"] = scores["anls" if published else "anls_extracted"]
     if sample.task == "ocr":
-        scores["located_cer"] = _value_cer(readings, sample.answers, sample.case_sensitive)
-        scores["located_cer_cs"] = _value_cer(readings, sample.answers, True)
+        scores["located_cer"] = value_cer(readings, sample.answers, sample.case_sensitive)
+        scores["located_cer_cs"] = value_cer(readings, sample.answers, True)
         del scores["score"]  # ocr gates on located_cer; score would only cover part of the suite
     return scores
 
@@ -513,61 +366,3 @@ def free_form_score(named: int, false: int, groups: int) -> float:
     if groups == 0 or named == 0:
         return 0.0
     return named / groups * named / (named + false)
-
-
-def budget_text(sample: Sample) -> str:
-    """The text a perfect answer consists of, whose token count sets the sample's generation budget."""
-    if sample.type == "transcription":
-        return sample.reference or ""
-    if sample.type == "multiple_choice":
-        return max((f"{CHOICE_LETTERS[i]}. {c}" for i, c in enumerate(sample.choices)), key=len)
-    if sample.type == "free_form":
-        return ", ".join(
-            g[0] if isinstance(g, tuple) else " ".join(alts[0] for _, alts in g.roles) for g in sample.keywords
-        )
-    return max(sample.answers, key=len) if sample.answers else ""
-
-
-def token_budget(sample: Sample, count_tokens: Callable[[str], int]) -> int:
-    """max_new_tokens for a sample: ceil(1.3 x tokens of its reference) + 16 (free-form: at least 64)."""
-    budget = math.ceil(BUDGET_FACTOR * count_tokens(budget_text(sample))) + BUDGET_MARGIN
-    return max(budget, FREE_FORM_MIN_TOKENS) if sample.type == "free_form" else budget
-
-
-def estimate_of(metric: str, values: Sequence[float], *, seed: int = DEFAULT_SEED) -> Estimate:
-    """A metric's mean with the interval its kind calls for (MetricInfo.interval): Wilson for a proportion, the
-    bootstrap for a mean (a [0, 1] mean never gets a zero-width interval: `evalkit.scoring.statistics.bounded_mean_ci`)."""
-    info = METRICS.get(metric)
-    kind = info.interval if info is not None else ("mean" if metric in ("cer", "wer") else "bounded")
-    if kind == "proportion":
-        return proportion_ci(values)
-    if kind == "bounded":
-        return bounded_mean_ci(values, seed=seed)
-    return bootstrap_mean_ci(values, seed=seed)
-
-
-def estimates(values_by_metric: Mapping[str, Sequence[float]], *, seed: int = DEFAULT_SEED) -> dict[str, Estimate]:
-    """Mean and interval (`estimate_of`) of each metric's values: the one summary of scores that run records,
-    reports and gates read."""
-    return {name: estimate_of(name, list(values), seed=seed) for name, values in sorted(values_by_metric.items())}
-
-
-def aggregate(scores: Sequence[dict[str, float]], *, seed: int = DEFAULT_SEED) -> dict[str, Estimate]:
-    """`estimates` over per-sample score dicts, each metric over the samples that have it."""
-    names = sorted({name for s in scores for name in s})
-    return estimates({name: [s[name] for s in scores if name in s] for name in names}, seed=seed)
-
-
-def circular_outcomes(rows: Iterable[tuple[str, Mapping[str, float] | None]], metric: str) -> dict[str, float]:
-    """CircularEval: for (group, scores) rows (scores None for a failed row), group -> 1.0 when every row of the
-    group has `CIRCULAR_METRICS[metric]` equal to 1, else 0.0. A group with a failed row or a row without that
-    metric cannot be judged and is left out (the failure is counted where failures are)."""
-    row_metric = CIRCULAR_METRICS[metric]
-    outcome: dict[str, float] = {}
-    unjudged: set[str] = set()
-    for group, scores in rows:
-        if scores is None or row_metric not in scores:
-            unjudged.add(group)
-            continue
-        outcome[group] = min(outcome.get(group, 1.0), 1.0 if scores[row_metric] == 1.0 else 0.0)
-    return {g: v for g, v in sorted(outcome.items()) if g not in unjudged}

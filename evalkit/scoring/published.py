@@ -9,7 +9,6 @@ quirk is kept: that is what makes the number comparable.
 
 from __future__ import annotations
 
-import math
 import string
 from collections.abc import Mapping, Sequence
 
@@ -18,13 +17,12 @@ from rapidfuzz.distance import Levenshtein
 from evalkit.scoring.extraction import vqa_digits_articles, vqa_punctuation
 
 __all__ = [
-    "ANLS_THRESHOLD", "CIRCULAR_MOD", "RELAXED_TOLERANCE", "anls_published", "circular_group", "mmbench_choice",
+    "ANLS_THRESHOLD", "RELAXED_TOLERANCE", "anls_published", "mmbench_choice",
     "pope_says_yes", "relaxed_accuracy_published", "vqa_accuracy_published",
 ]  # fmt: skip
 
 ANLS_THRESHOLD = 0.5
 RELAXED_TOLERANCE = 0.05
-CIRCULAR_MOD = 1_000_000  # VLMEvalKit: a rotated copy of question i has index i + k * 1e6
 
 
 # ------------------------------------------------------------------------------------------------ VQA (TextVQA, VQAv2)
@@ -140,16 +138,3 @@ def mmbench_choice(answer: str, options: Mapping[str, str]) -> str | None:
     low = answer.lower()
     texts = [k for k in letters if str(options[k]).lower() in low]
     return texts[0] if len(texts) == 1 else None
-
-
-def circular_group(index: str) -> str | None:
-    """The CircularEval group of a row from its `index` (VLMEvalKit's TSVs and the lmms-lab hub copies alike): a
-    rotation of question i has index i + k * 1e6, so index mod 1e6 names the question. None for a non-integer
-    index (no grouping is possible)."""
-    try:
-        value = float(index)
-    except (TypeError, ValueError):
-        return None
-    if not math.isfinite(value) or not value.is_integer() or value < 0:
-        return None
-    return str(int(value) % CIRCULAR_MOD)
