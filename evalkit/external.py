@@ -26,7 +26,7 @@ from evalkit.adapters import ADAPTER_VERSION, RowFields, Schema, SchemaError, de
 from evalkit.config import file_slug
 from evalkit.errors import InputError, OutputError, SuiteError, one_line
 from evalkit.readers import ExternalSpec, Source, hf_source, parse_spec, tsv_source
-from evalkit.samples import SPECIAL_TOKEN, Sample, Suite, check_image
+from evalkit.samples import Sample, Suite, check_image, prompt_text_problem
 
 log = logging.getLogger(__name__)
 
@@ -133,9 +133,12 @@ def _build(spec: ExternalSpec, source: Source) -> Suite:
             fields = row_fields(schema, values, source.columns)
         except ValueError as exc:
             raise SuiteError(f"{where}: {exc}") from None
-        special = SPECIAL_TOKEN.search(fields.question)
-        if special:
-            raise SuiteError(f"{where}: the question contains {special.group(0)!r}, special-token syntax")
+        problem = prompt_text_problem(
+            Sample(id="", suite="", task="vqa", images=(), question=fields.question, type=fields.type,
+                   choices=fields.choices)
+        )  # fmt: skip
+        if problem:  # the same check as a suite directory's: question (with its hint) and every option
+            raise SuiteError(f"{where}: {problem}")
         if not images:
             raise SuiteError(f"{where}: no image")
         stored = [img if isinstance(img, str) else store.add(img, f"row {number}") for img in images]
