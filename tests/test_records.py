@@ -25,6 +25,7 @@ from evalkit.records import (
     atomic_write_text,
     load_run,
     make_run_dir,
+    read_record,
     summarize,
     summarize_performance,
     write_skipped_run,
@@ -399,3 +400,22 @@ def test_run_json_field_types_are_checked_on_read(tmp_path, field, value, messag
     with pytest.raises(EvalkitError) as info:
         load_run(run_dir)
     assert str(info.value) == f"{run_dir / 'run.json'}: {message}"
+
+
+def test_writer_never_records_complete_without_every_selected_sample_exactly_once(tmp_path):
+    """What a resume or a torchrun merge hands the writer is checked by id: a sample two ranks both answered, or
+    one nobody answered, makes the run `failed` naming the ids, instead of `complete`."""
+    order = {("ocr-basic", f"ocr-basic-{i:03d}"): i for i in range(3)}
+    good = RunWriter(tmp_path / "good", make_record())
+    for i in range(3):
+        good.add(make_prediction(i))
+    assert good.finish({}, order=order).status == "complete"
+    merged = RunWriter(tmp_path / "merged", make_record())
+    merged.extend([make_prediction(0), make_prediction(1), make_prediction(1)])  # rank 1 repeated rank 0's sample
+    record = merged.finish({}, order=order)
+    assert record.status == "failed"
+    assert record.error == (
+        "incomplete record: recorded more than once: ocr-basic/ocr-basic-001; selected but not recorded:"
+        " ocr-basic/ocr-basic-002"
+    )
+    assert read_record(tmp_path / "merged" / "run.json").status == "failed"

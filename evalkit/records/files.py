@@ -147,7 +147,11 @@ class RunWriter:
         if close_error is None and (order or self._rewrite):
             close_error = self._reorder(order or {})
         if close_error is not None and status == "complete":
-            status, error = "failed", f"OSError: {close_error}"
+            status, error = "failed", f"OSError: {self._samples_path}: {close_error.strerror or close_error}"
+        if status == "complete" and order is not None:
+            incomplete = selection_problem(self.predictions, order)
+            if incomplete:  # "complete" means every selected sample exactly once: never claim it otherwise
+                status, error = "failed", incomplete
         self._record_final(performance, status, error)
         if close_error is not None:
             raise OutputError(f"{self._samples_path}: {close_error}")
@@ -205,6 +209,34 @@ class RunWriter:
         else:
             self._record_final(perf, "failed", f"{exc_type.__name__}: {exc}")
         return False  # never swallow the exception
+
+
+def selection_problem(
+    predictions: Iterable[Prediction], selected: Iterable[tuple[str, str]], limit: int = 5
+) -> str | None:
+    """Why `predictions` are not every selected (suite, sample_id) exactly once, naming the ids; None when they are."""
+    wanted = set(selected)
+    seen: set[tuple[str, str]] = set()
+    repeated: list[tuple[str, str]] = []
+    for p in predictions:
+        key = (p.suite, p.sample_id)
+        if key in seen and key not in repeated:
+            repeated.append(key)
+        seen.add(key)
+
+    def ids(keys) -> str:
+        keys = list(keys)
+        more = f" and {len(keys) - limit} more" if len(keys) > limit else ""
+        return ", ".join(f"{suite}/{sample_id}" for suite, sample_id in keys[:limit]) + more
+
+    parts = []
+    if repeated:
+        parts.append(f"recorded more than once: {ids(repeated)}")
+    if wanted - seen:
+        parts.append(f"selected but not recorded: {ids(sorted(wanted - seen))}")
+    if seen - wanted:
+        parts.append(f"recorded but not selected: {ids(sorted(seen - wanted))}")
+    return "incomplete record: " + "; ".join(parts) if parts else None
 
 
 def write_skipped_run(run_dir: Path, record: RunRecord, reason: str) -> RunRecord:
