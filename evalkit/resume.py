@@ -20,6 +20,7 @@ from pathlib import Path
 from evalkit.errors import EXIT_OK, ConfigError, EvalkitError, Parser
 from evalkit.preflight import hydra_one_line, override_key
 from evalkit.records import RUN_FILE, Prediction, RunRecord, find_runs, read_record
+from evalkit.records.lock import RunLock, lock_run_dir
 from evalkit.settings import EvalConfig
 
 # What may go with resume=: everything else is the run's recorded config.
@@ -37,6 +38,7 @@ class ResumePoint:
     config_dict: dict
     done: list[Prediction]  # the answered samples it keeps
     forced: list[str] = field(default_factory=list)  # differences resume_force=true accepted
+    lock: RunLock | None = None  # the run directory, held from the checks to the end of the run (rank 0)
 
 
 def requested(argv: list[str]) -> bool:
@@ -155,12 +157,24 @@ def weight_differences(record: RunRecord, cfg: EvalConfig) -> list[str]:
 
 
 def prepare(run_dir: Path, force: bool = False, overrides: dict | None = None) -> ResumePoint:
-    """Check that `run_dir` can be continued here; ConfigError (one line, exit 2) if not."""
-    from evalkit.shards import collect
-
+    """Check that `run_dir` can be continued here and take it (`ResumePoint.lock`); ConfigError or RunDirLocked
+    (one line, exit 2) if not."""
     run_dir = Path(run_dir)
     if not (run_dir / RUN_FILE).is_file():
         raise ConfigError(f"resume={run_dir}: not a run directory (no {RUN_FILE})")
+    # Taken before the run is read: of several resumes started at the same moment one proceeds, the others are
+    # refused here naming it (each would otherwise answer every remaining sample into the same files).
+    lock = lock_run_dir(run_dir, f"resume={run_dir}")
+    try:
+        return _prepare(run_dir, force, overrides, lock)
+    except BaseException:
+        lock.release()
+        raise
+
+
+def _prepare(run_dir: Path, force: bool, overrides: dict | None, lock: RunLock) -> ResumePoint:
+    from evalkit.shards import collect
+
     record = read_record(run_dir / RUN_FILE)
     if record.status not in UNFINISHED:
         raise ConfigError(f"resume={run_dir}: the run is {record.status}; there is nothing to resume")
@@ -176,7 +190,7 @@ def prepare(run_dir: Path, force: bool = False, overrides: dict | None = None) -
             "(resume_force=true continues anyway)"
         )
     done = [p for p in collect(run_dir) if not p.failed]
-    return ResumePoint(run_dir, record, cfg, dict(record.config), done, differences)
+    return ResumePoint(run_dir, record, cfg, dict(record.config), done, differences, lock)
 
 
 def resume_command(run_dir: Path, world_size: int = 1) -> str:

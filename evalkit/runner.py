@@ -40,6 +40,7 @@ from evalkit.records import (
     utc_now,
     write_skipped_run,
 )
+from evalkit.records.lock import lock_run_dir
 from evalkit.reports import write_run_reports
 from evalkit.request import LoadedModel, budgets, prompts_of, request_round
 from evalkit.roofline import BatchFigures, model_shape, roofline
@@ -218,6 +219,18 @@ def _describe(record: RunRecord, loaded: LoadedModel, rt: RuntimeConfig, dist: d
         record.provenance["distributed"] = {"world_size": dist.world_size, "ranks": where}
 
 
+@contextlib.contextmanager
+def _owned(run_dir: Path, resume, dist: distributed.Dist):
+    """Hold the run directory's lock (evalkit/records/lock.py) for the whole run: a resume took it in its checks,
+    a new run takes it here. Under torchrun rank 0 holds it for the job (the other ranks write only their shards)."""
+    lock = resume.lock if resume is not None else lock_run_dir(run_dir) if dist.is_main else None
+    try:
+        yield
+    finally:
+        if lock is not None:
+            lock.release()
+
+
 def _begin_attempt(record: RunRecord, dist: distributed.Dist, resume, kept: int) -> None:
     entry = {
         "started_at": utc_now(), "finished_at": None, "status": "running", "host": distributed.host(),
@@ -265,38 +278,42 @@ def run(
     interrupt.check()  # stopped while loading: nothing was evaluated, no run directory is made
     # After the load: a failed load leaves no empty directory.
     run_dir = resume.run_dir if resume is not None else _run_dir(cfg, dist)
-    rt = cfg.runtime
-    _describe(record, loaded, rt, dist)
-    done = list(resume.done) if resume is not None else []
-    _begin_attempt(record, dist, resume, len(done))
-    kept = {(p.suite, p.sample_id) for p in done}
-    mine = shard(loaded, [s for s in samples if (s.suite, s.id) not in kept], dist)
-    torch.manual_seed(rt.seed)
-    batches = [b for suite in suites for b in plan(loaded, [s for s in mine if s.suite == suite.name], rt)]
-    release_memory(loaded.device)  # what earlier settings of this process left must not count as this one's peak
-    base = 1 + max((p.batch_id for p in done if p.batch_id is not None), default=-1)
-    state = RunState(base=base, stride=dist.world_size, offset=dist.rank)
-    order = {(s.suite, s.id): i for i, s in enumerate(samples)}
-    new: list[Prediction] = []
-    show = cfg.progress and dist.is_main
+    with _owned(run_dir, resume, dist):  # one process at a time writes a run directory
+        rt = cfg.runtime
+        _describe(record, loaded, rt, dist)
+        done = list(resume.done) if resume is not None else []
+        _begin_attempt(record, dist, resume, len(done))
+        kept = {(p.suite, p.sample_id) for p in done}
+        mine = shard(loaded, [s for s in samples if (s.suite, s.id) not in kept], dist)
+        torch.manual_seed(rt.seed)
+        batches = [b for suite in suites for b in plan(loaded, [s for s in mine if s.suite == suite.name], rt)]
+        release_memory(loaded.device)  # what earlier settings of this process left must not count as this one's peak
+        base = 1 + max((p.batch_id for p in done if p.batch_id is not None), default=-1)
+        state = RunState(base=base, stride=dist.world_size, offset=dist.rank)
+        order = {(s.suite, s.id): i for i, s in enumerate(samples)}
+        new: list[Prediction] = []
+        show = cfg.progress and dist.is_main
 
-    def evaluate_into(writer) -> dict:
-        """Answer this process's batches into `writer`; returns its own performance."""
-        memory = _evaluate(cfg, loaded, batches, state, writer, new, show)
-        return _performance(new, new, loaded, rt, state, memory)
+        def evaluate_into(writer) -> dict:
+            """Answer this process's batches into `writer`; returns its own performance."""
+            memory = _evaluate(cfg, loaded, batches, state, writer, new, show)
+            return _performance(new, new, loaded, rt, state, memory)
 
-    if dist.enabled:
-        job = scaleout.ShardedJob(cfg, dist, run_dir, record, done, order, str(loaded.device))
-        record = job.run(evaluate_into, lambda: new, lambda: state.figures, extra=_extra(rt),
-                         roofline=lambda figures: _roofline(loaded, rt, figures))  # fmt: skip
+        if dist.enabled:
+            job = scaleout.ShardedJob(cfg, dist, run_dir, record, done, order, str(loaded.device))
+            record = job.run(evaluate_into, lambda: new, lambda: state.figures, extra=_extra(rt),
+                             roofline=lambda figures: _roofline(loaded, rt, figures))  # fmt: skip
+            return RunResult(run_dir, record)
+        with (
+            _reports_when_stopped(cfg, run_dir),
+            RunWriter(run_dir, record, existing=done if resume else None) as writer,
+        ):
+            memory = _evaluate(cfg, loaded, batches, state, writer, new, show)
+            performance = _performance(writer.predictions, new, loaded, rt, state, memory)
+            record = writer.finish(performance, order=order)
+        if cfg.reports:
+            write_run_reports(run_dir)
         return RunResult(run_dir, record)
-    with _reports_when_stopped(cfg, run_dir), RunWriter(run_dir, record, existing=done if resume else None) as writer:
-        memory = _evaluate(cfg, loaded, batches, state, writer, new, show)
-        performance = _performance(writer.predictions, new, loaded, rt, state, memory)
-        record = writer.finish(performance, order=order)
-    if cfg.reports:
-        write_run_reports(run_dir)
-    return RunResult(run_dir, record)
 
 
 def selected_samples(suites: Sequence[Suite], limit: int | None) -> list[Sample]:

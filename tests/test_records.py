@@ -419,3 +419,48 @@ def test_writer_never_records_complete_without_every_selected_sample_exactly_onc
         " ocr-basic/ocr-basic-002"
     )
     assert read_record(tmp_path / "merged" / "run.json").status == "failed"
+
+
+# ------------------------------------------------------------------------ one process owns a run directory
+
+HOLDER = """
+import sys, time
+from evalkit.records.lock import lock_run_dir
+lock = lock_run_dir(sys.argv[1])
+print("locked", flush=True)
+time.sleep(120)
+"""
+
+
+def test_a_run_directory_held_by_another_process_refuses_resume_naming_its_pid(tmp_path, capsys):
+    """Three resumes started at the same moment all proceeded (each answering every remaining sample); now the
+    run directory's lock lets one through and refuses the others with the holder's pid."""
+    import subprocess
+    import sys
+
+    from evalkit import cli
+    from evalkit.records.lock import OWNER_FILE, RunDirLocked, lock_run_dir
+
+    run_dir = write_fake_run(tmp_path / "runs")
+    data = json.loads((run_dir / "run.json").read_text())
+    (run_dir / "run.json").write_text(json.dumps({**data, "status": "interrupted"}))
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(run_dir)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        assert cli.main([f"resume={run_dir}"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err == (
+            f"evalkit: error: resume={run_dir}: the run directory is in use by process {holder.pid} on"
+            f" {os.uname().nodename}; one process at a time writes a run (wait for it to end, or stop it, then resume)"
+        )
+        with pytest.raises(RunDirLocked):  # a new run's writer in this process is refused the same way
+            lock_run_dir(run_dir)
+    finally:
+        holder.kill()
+        holder.wait()
+    # The holder is gone (killed: no chance to clean up): the kernel released the lock; the stale name is harmless.
+    with lock_run_dir(run_dir) as lock:
+        assert lock.held and (run_dir / OWNER_FILE).read_text().split()[0] == str(os.getpid())
+        with pytest.raises(RunDirLocked, match=f"in use by process {os.getpid()} "):
+            lock_run_dir(run_dir)  # a second taker in the same process is refused too
+    assert not (run_dir / OWNER_FILE).exists()
