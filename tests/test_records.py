@@ -6,6 +6,7 @@ and history tests import them from here.
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -464,3 +465,86 @@ def test_a_run_directory_held_by_another_process_refuses_resume_naming_its_pid(t
         with pytest.raises(RunDirLocked, match=f"in use by process {os.getpid()} "):
             lock_run_dir(run_dir)  # a second taker in the same process is refused too
     assert not (run_dir / OWNER_FILE).exists()
+
+
+# ------------------------------------------------------------------------ write failures
+
+
+def _failing_writes(monkeypatch, path: Path, code: int, after_bytes: int = 40):
+    """os.write on the file at `path` writes `after_bytes` more bytes, then fails with errno `code` (a disk that
+    fills up mid-line); every other descriptor writes as usual."""
+    real_write = os.write
+    left = {"n": after_bytes}
+
+    def write(fd, data):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            target = ""
+        if target != str(path):
+            return real_write(fd, data)
+        if left["n"] <= 0:
+            raise OSError(code, os.strerror(code))
+        n = real_write(fd, bytes(data[: left["n"]]))
+        left["n"] -= n
+        return n
+
+    monkeypatch.setattr(os, "write", write)
+
+
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EACCES, errno.EROFS], ids=["ENOSPC", "EACCES", "EROFS"])
+def test_a_failed_sample_write_names_the_file_records_failed_and_keeps_what_was_written(tmp_path, monkeypatch, code):
+    """Before: a bare '[Errno 28] No space left on device' naming no file, run.json left `running`, and a torn
+    line at the end of samples.jsonl."""
+    from evalkit.errors import OutputError
+
+    run_dir = tmp_path / "run"
+    with pytest.raises(OutputError) as exc, RunWriter(run_dir, make_record()) as writer:
+        writer.add(make_prediction(0))
+        writer.add(make_prediction(1))
+        _failing_writes(monkeypatch, (run_dir / SAMPLES_FILE).resolve(), code)
+        writer.add(make_prediction(2))  # 40 bytes of it reach the disk, then the write fails
+    name = errno.errorcode[code]
+    message = str(exc.value)
+    assert message.startswith(f"{run_dir / SAMPLES_FILE}: cannot write sample ocr-basic/ocr-basic-002: ")
+    assert f"({name}); the 2 sample(s) written before are kept" in message
+    record, predictions = load_run(run_dir)
+    assert record.status == "failed" and f"({name})" in record.error and SAMPLES_FILE in record.error
+    assert [p.sample_id for p in predictions] == ["ocr-basic-000", "ocr-basic-001"]  # whole lines, nothing torn
+    assert (run_dir / SAMPLES_FILE).read_text().endswith("}\n")
+    assert sorted(os.listdir(run_dir)) == ["run.json", "samples.jsonl"]  # the space reserve was given back
+
+
+def test_when_run_json_cannot_be_written_either_both_reasons_are_one_line(tmp_path, monkeypatch):
+    from evalkit.errors import OutputError
+    from evalkit.records import files
+
+    run_dir = tmp_path / "run"
+    with pytest.raises(OutputError) as exc, RunWriter(run_dir, make_record()) as writer:
+        writer.add(make_prediction(0))
+        _failing_writes(monkeypatch, (run_dir / SAMPLES_FILE).resolve(), errno.EROFS, after_bytes=0)
+
+        def read_only(path, text):
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+
+        monkeypatch.setattr(files, "atomic_write_text", read_only)
+        writer.add(make_prediction(1))
+    message = str(exc.value)
+    assert "\n" not in message and message.startswith(f"{run_dir / SAMPLES_FILE}: cannot write sample")
+    assert message.endswith(
+        f"; and the run could not be recorded as failed: {run_dir / 'run.json'}: cannot write: Read-only file"
+        " system (EROFS)"
+    )
+    monkeypatch.undo()
+    assert read_record(run_dir / "run.json").status == "running"  # `evalkit runs`: killed, resumable
+
+
+def test_atomic_write_names_the_file_it_could_not_write(tmp_path, monkeypatch):
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(OSError) as exc:
+        atomic_write_text(tmp_path / "report.md", "x")
+    assert exc.value.filename == str(tmp_path / "report.md") and str(tmp_path / "report.md") in str(exc.value)
+    assert os.listdir(tmp_path) == []  # no temporary file left behind

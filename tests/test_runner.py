@@ -203,3 +203,50 @@ def test_answer_ids_cut_at_stop_or_budget():
     assert answering._answer_ids(row, {99}, 6) == ([5, 6, 7], False)
     assert answering._answer_ids(row, {99}, 2) == ([5, 6], True)  # the budget cut it off
     assert answering._answer_ids(row, {99}, 3) == ([5, 6, 7], True)  # the stop token came one step too late
+
+
+def test_a_full_disk_is_one_line_a_failed_run_and_resume_recovers(tmp_path, capsys, monkeypatch):
+    """A disk that fills up after two samples: exit 2 with the file named (before: a bare '[Errno 28] No space left
+    on device' and run.json left `running`); the run is `failed` with both samples whole; `evalkit runs
+    --unfinished` lists it, and resume=DIR finishes it while the run directory is held by this process."""
+    import errno
+    import os
+
+    from evalkit.records.lock import RunDirLocked, lock_run_dir
+    from evalkit.resume import runs_main
+
+    monkeypatch.chdir(tmp_path)
+    real_write, written = os.write, []
+
+    def write(fd, data):
+        if os.readlink(f"/proc/self/fd/{fd}").endswith("/samples.jsonl"):
+            if len(written) == 2:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            written.append(fd)
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "write", write)
+    argv = ["suites=[ocr,compare]", "limit=2", "runtime.device=cpu", "runtime.num_crops=1", "runtime.max_new_tokens=3",
+            "runtime.warmup=0", f"output_dir={tmp_path}/runs", f"cache_dir={tmp_path}/cache", "progress=false"]  # fmt: skip
+    assert cli.main(argv) == cli.EXIT_USER_ERROR
+    err = capsys.readouterr().err.strip()
+    (run_dir,) = list((tmp_path / "runs").glob("*/*"))
+    assert len(err.splitlines()) == 1 and err.startswith(f"evalkit: error: {run_dir}/samples.jsonl: cannot write")
+    assert "No space left on device (ENOSPC)" in err
+    record, predictions = load_run(run_dir)
+    assert record.status == "failed" and "ENOSPC" in record.error and len(predictions) == 2
+    monkeypatch.setattr(os, "write", real_write)  # space freed
+    assert runs_main(["--unfinished", str(tmp_path / "runs")]) == 0
+    assert f"resume: python -m evalkit resume={run_dir}" in capsys.readouterr().out
+    real_add, held = runner.RunWriter.add, []
+
+    def add(self, prediction):  # while the resume writes, the run directory is its alone
+        with pytest.raises(RunDirLocked):
+            lock_run_dir(run_dir)
+        held.append(True)
+        real_add(self, prediction)
+
+    monkeypatch.setattr(runner.RunWriter, "add", add)
+    assert cli.main([f"resume={run_dir}"]) == cli.EXIT_OK
+    record, predictions = load_run(run_dir)
+    assert record.status == "complete" and len(predictions) == 4 and held == [True, True]
