@@ -23,6 +23,7 @@ import base64
 import binascii
 import contextlib
 import re
+import shlex
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -152,7 +153,7 @@ def _load_hf(datasets: Any, spec: ExternalSpec) -> tuple[Any, Path]:
             f"{spec.text}: no such file or directory, and no dataset {spec.location!r} in the Hugging Face caches"
             f" ({huggingface_hub.constants.HF_HUB_CACHE}, {datasets.config.HF_DATASETS_CACHE}); evalkit never"
             " downloads: fetch it with"
-            f" `hf download {spec.location} --repo-type dataset --local-dir DIR`, then use"
+            f" `hf download {shlex.quote(spec.location)} --repo-type dataset --local-dir DIR`, then use"
             f" hf:DIR:{split}"
         ) from exc
     files = [Path(f["filename"]) for f in ds.cache_files]

@@ -12,6 +12,7 @@ torchrun the samples left are sharded over the ranks of the new job, whatever th
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -194,8 +195,10 @@ def _prepare(run_dir: Path, force: bool, overrides: dict | None, lock: RunLock) 
 
 
 def resume_command(run_dir: Path, world_size: int = 1) -> str:
+    """The command that continues `run_dir`, shell-quoted: pasted, it runs evalkit and nothing else, whatever the
+    directory's name holds (spaces, `;`, `$(...)`)."""
     launcher = f"torchrun --nproc-per-node={world_size} -m evalkit" if world_size > 1 else "python -m evalkit"
-    return f"{launcher} resume={run_dir}"
+    return f"{launcher} {shlex.quote(f'resume={run_dir}')}"
 
 
 # ----------------------------------------------------------------------------------------------- evalkit runs

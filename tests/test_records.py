@@ -548,3 +548,20 @@ def test_atomic_write_names_the_file_it_could_not_write(tmp_path, monkeypatch):
         atomic_write_text(tmp_path / "report.md", "x")
     assert exc.value.filename == str(tmp_path / "report.md") and str(tmp_path / "report.md") in str(exc.value)
     assert os.listdir(tmp_path) == []  # no temporary file left behind
+
+
+def test_printed_resume_commands_are_shell_quoted(tmp_path):
+    """An output_dir holding `;$(...)` ran that command when the printed resume line was pasted into a shell."""
+    import shlex
+    import subprocess
+
+    from evalkit.resume import resume_command
+
+    run_dir = tmp_path / "runs;$(touch pwned)" / "it's here"
+    for world in (1, 4):
+        command = resume_command(run_dir, world)
+        assert shlex.split(command)[-1] == f"resume={run_dir}"  # one argument, exactly the directory
+        echoed = subprocess.run(["sh", "-c", f"printf '%s\\n' {command.split(' ', 3 if world == 1 else 4)[-1]}"],
+                                cwd=tmp_path, capture_output=True, text=True, check=True)  # fmt: skip
+        assert echoed.stdout == f"resume={run_dir}\n" and not (tmp_path / "pwned").exists()
+    assert resume_command(tmp_path / "plain", 1) == f"python -m evalkit resume={tmp_path / 'plain'}"

@@ -8,6 +8,7 @@ traceback.
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 import warnings
 from collections.abc import Callable
@@ -50,7 +51,7 @@ def latest_run(root: Path) -> Path:
         if record.status == "complete":
             complete.append((record.finished_at or "", record.started_at or "", str(run_dir), run_dir))
     if not complete:
-        raise EvalkitError(f"`latest`: no complete run under {root} (see `evalkit runs {root}`)")
+        raise EvalkitError(f"`latest`: no complete run under {root} (see `evalkit runs {shlex.quote(str(root))}`)")
     return max(complete)[-1]
 
 
