@@ -183,7 +183,22 @@ def hf_source(spec: ExternalSpec) -> Source:
     parts = [name, spec.options.get("config"), spec.split]
     key = (getattr(ds, "_fingerprint", None), _stat_key([Path(f["filename"]) for f in ds.cache_files]))
     hint = " ".join(p for p in parts[:2] if p)
-    return Source(columns, _hf_rows(ds, spec), path, "-".join(p for p in parts if p), hint, key)
+    root = _image_root(path, datasets)
+    return Source(columns, _hf_rows(ds, spec, root), path, "-".join(p for p in parts if p), hint, key)
+
+
+def _image_root(path: Path, datasets: Any) -> Path:
+    """The directory an image given by path (not bytes) must lie in: the dataset's own directory, as a suite's
+    images must lie in the suite's. A Hub-cache snapshot is its repo's cache folder (its files are links into the
+    repo's blobs); a dataset `datasets` prepared in its cache, that cache."""
+    import huggingface_hub.constants
+
+    root = (path.parent if path.is_file() else path).resolve()
+    hub = Path(huggingface_hub.constants.HF_HUB_CACHE).resolve()
+    if root.is_relative_to(hub) and root != hub:
+        return hub / root.relative_to(hub).parts[0]  # datasets--ORG--NAME
+    cache = Path(datasets.config.HF_DATASETS_CACHE).resolve()
+    return cache if root.is_relative_to(cache) else root
 
 
 def _is_image(datasets: Any, feature: Any) -> bool:
@@ -200,23 +215,32 @@ def _undecoded(datasets: Any, feature: Any, spec: ExternalSpec) -> Any:
     raise SuiteError(f"{spec.text}: the image column holds {feature}, not images")
 
 
-def _hf_rows(ds: Any, spec: ExternalSpec) -> Iterator[tuple[dict[str, Any], list[bytes | str]]]:
+def _hf_rows(ds: Any, spec: ExternalSpec, root: Path) -> Iterator[tuple[dict[str, Any], list[bytes | str]]]:
     for number, row in enumerate(ds):
         images: list[bytes | str] = []
         for col in IMAGE_COLUMNS:
             value = row.pop(col, None)
             for item in value if isinstance(value, list) else [value] if value is not None else []:
-                images.append(_hf_image_bytes(item, spec, number))
+                images.append(_hf_image_bytes(item, spec, number, root))
         yield row, images
 
 
-def _hf_image_bytes(item: Any, spec: ExternalSpec, number: int) -> bytes:
+def _hf_image_bytes(item: Any, spec: ExternalSpec, number: int, root: Path) -> bytes:
     if isinstance(item, bytes) and item:
         return item
     if isinstance(item, dict) and item.get("bytes"):
         return item["bytes"]
-    if isinstance(item, dict) and item.get("path") and Path(item["path"]).is_file():
-        return Path(item["path"]).read_bytes()
+    if isinstance(item, dict) and isinstance(item.get("path"), str) and item["path"]:
+        # A relative path is the dataset directory's; either way the file must lie inside it (no `..`, no
+        # symlink out): a row must not make evalkit read, cache and embed in its reports any file it names.
+        resolved = (root / item["path"]).resolve()
+        if not resolved.is_relative_to(root):
+            raise SuiteError(
+                f"{spec.text}: row {number}: image path {item['path']!r} leads outside the dataset directory {root}"
+                f" (to {resolved})"
+            )
+        if resolved.is_file():
+            return resolved.read_bytes()
     raise SuiteError(f"{spec.text}: row {number}: an image has neither bytes nor a readable file ({item!r:.80})")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import io
+import re
 import socket
 from pathlib import Path
 
@@ -187,6 +188,38 @@ def test_special_tokens_in_options_and_hints_are_refused_at_validation(tmp_path,
     assert cli.main([f"suites=[tsv:{path}]", f"output_dir={tmp_path}/runs", "progress=false"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and named in err and not (tmp_path / "runs").exists()
+
+
+def test_hf_image_paths_must_lie_in_the_dataset_directory(tmp_path):
+    """A row whose image is a path outside the dataset (a parquet file keeps paths as written) was read, cached and
+    embedded in the report; now the suite rule holds: relative to the dataset directory, no way out of it."""
+    import pyarrow.parquet as pq
+
+    (tmp_path / "secret.png").write_bytes(_png("red"))
+
+    def parquet_with_path(name: str, image_path: str) -> Path:
+        features = datasets.Features({"question": datasets.Value("string"), "answer": datasets.Value("string"),
+                                      "image_source": datasets.Value("string"), "image": datasets.Image()})  # fmt: skip
+        rows = {
+            "question": ["q"],
+            "answer": ["yes"],
+            "image_source": ["x"],
+            "image": [{"bytes": None, "path": image_path}],
+        }
+        (tmp_path / name).mkdir()
+        pq.write_table(datasets.Dataset.from_dict(rows, features=features).data.table, tmp_path / name / "test.parquet")
+        return tmp_path / name / "test.parquet"
+
+    for name, image_path in [("abs", str(tmp_path / "secret.png")), ("dots", "../secret.png")]:
+        spec = f"hf:{parquet_with_path(name, image_path)}:test"
+        with pytest.raises(SuiteError, match=rf"^{re.escape(spec)}: row 0: image path '{re.escape(image_path)}' leads"
+                                             rf" outside the dataset directory {re.escape(str(tmp_path / name))} "):  # fmt: skip
+            resolve_suites([spec])
+    inside = parquet_with_path("inside", "pics/ok.png")
+    (inside.parent / "pics").mkdir()
+    (inside.parent / "pics" / "ok.png").write_bytes(_png("blue"))
+    (suite,) = resolve_suites([f"hf:{inside}:test"])
+    assert suite.samples[0].images[0].read_bytes() == _png("blue")  # relative to the dataset directory
 
 
 def test_tsv_list_of_images_and_raw_bytes_columns(tmp_path):
