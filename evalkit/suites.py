@@ -30,8 +30,8 @@ Manifest fields (anything else is an error, so a typo never silently drops a lab
     tags            {name: text}, free labels such as category or difficulty ("type" is reserved: runs add
                     the question type under it)
 
-`load_suite` validates everything before any model runs, including decoding each image header and
-checking its data with PIL's `verify()`, and raises `SuiteError("path/manifest.jsonl:12: reason")`.
+`load_suite` validates everything before any model runs, including decoding every image in full (and a PNG's
+chunk checksums), and raises `SuiteError("path/manifest.jsonl:12: reason")`.
 Images must lie inside the suite directory (no `..`, no symlink out of it) and have at most
 `MAX_IMAGE_PIXELS` pixels; no text that reaches the prompt (question, options) may contain special-token syntax
 (`<|image_1|>`, `<|end|>`, `<s>`...: `prompt_text_problem`).
