@@ -14,12 +14,13 @@ import torch
 from transformers import CompileConfig, LogitsProcessorList
 
 from evalkit import metrics
+from evalkit.errors import ConfigError
 from evalkit.measure import LatencyTracker, RequestTiming, StepClock, compiled_graphs, timed_region
 from evalkit.phi3v.hub import ModelSource
 from evalkit.phi3v.images import load_image
 from evalkit.phi3v.modeling import Phi3VForCausalLM
 from evalkit.phi3v.processing import Phi3VProcessor, build_prompt
-from evalkit.pipeline import Prefetcher, Prepared, prepare
+from evalkit.pipeline import Prefetcher, Prepared, estimate_prompt_tokens, prepare
 from evalkit.settings import RuntimeConfig
 from evalkit.suites import Sample, question_text
 
@@ -105,6 +106,25 @@ def budgets(processor: Phi3VProcessor, samples: Sequence[Sample], runtime: Runti
         return len(tokenizer(text, add_special_tokens=False)["input_ids"])
 
     return {s.id: metrics.token_budget(s, count) for s in samples}
+
+
+def check_context(loaded: LoadedModel, samples: Sequence[Sample], runtime: RuntimeConfig) -> None:
+    """Refuse (ConfigError, one line naming the sample) a sample whose prompt and answer budget together exceed the
+    model's context (max_position_embeddings): positions past it have no rope factors the model was trained with,
+    so its answer would be silently wrong. Checked after loading, before anything is generated or recorded."""
+    context = getattr(loaded.model.config, "max_position_embeddings", None)
+    if not isinstance(context, int) or not samples:
+        return
+    limits, prompts = budgets(loaded.processor, samples, runtime), prompts_of(samples)
+    for sample in samples:
+        prompt = estimate_prompt_tokens(loaded.processor, sample, prompts[sample.id])
+        if prompt + limits[sample.id] > context:
+            given = "runtime.max_new_tokens" if runtime.max_new_tokens is not None else "its budget"
+            raise ConfigError(
+                f"sample {sample.suite}/{sample.id}: its prompt of {prompt:,} tokens and {given} of"
+                f" {limits[sample.id]:,} new tokens exceed the model's context of {context:,} tokens"
+                " (max_position_embeddings); lower runtime.max_new_tokens or runtime.num_crops"
+            )
 
 
 def prefetcher(loaded: LoadedModel, batches: Sequence[list[Sample]]) -> Prefetcher:

@@ -42,7 +42,7 @@ from evalkit.records import (
 )
 from evalkit.records.lock import lock_run_dir
 from evalkit.reports import write_run_reports
-from evalkit.request import LoadedModel, budgets, prompts_of, request_round
+from evalkit.request import LoadedModel, budgets, check_context, prompts_of, request_round
 from evalkit.roofline import BatchFigures, model_shape, roofline
 from evalkit.runtime import check_runtime, model_source, needs_mask
 from evalkit.settings import EvalConfig, RuntimeConfig
@@ -276,6 +276,7 @@ def run(
         dist.barrier()
         return RunResult(run_dir, read_record(run_dir / RUN_FILE))
     interrupt.check()  # stopped while loading: nothing was evaluated, no run directory is made
+    check_context(loaded, samples, cfg.runtime)  # prompt + budget within the model's context, before any record
     # After the load: a failed load leaves no empty directory.
     run_dir = resume.run_dir if resume is not None else _run_dir(cfg, dist)
     with _owned(run_dir, resume, dist):  # one process at a time writes a run directory

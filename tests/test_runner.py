@@ -250,3 +250,27 @@ def test_a_full_disk_is_one_line_a_failed_run_and_resume_recovers(tmp_path, caps
     assert cli.main([f"resume={run_dir}"]) == cli.EXIT_OK
     record, predictions = load_run(run_dir)
     assert record.status == "complete" and len(predictions) == 4 and held == [True, True]
+
+
+def test_token_budgets_are_checked_against_the_context(tmp_path, capsys, monkeypatch):
+    """runtime.max_new_tokens=1000000000 was accepted (the context is 131,072 tokens); now it is refused with the
+    config, and a budget that fits alone but not with a sample's prompt is refused after the load, naming the
+    sample, before any run directory exists."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(runner, "load", lambda cfg: pytest.fail("the model must not be loaded"))
+    assert cli.main(["runtime.max_new_tokens=1000000000", f"output_dir={tmp_path}/runs"]) == cli.EXIT_USER_ERROR
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        "evalkit: error: runtime.max_new_tokens=1000000000: must be below 131,072, the context of the largest"
+        " Phi-3-vision model (prompt and answer together); each model's own context is checked once it is loaded"
+    )
+    monkeypatch.undo()
+    monkeypatch.chdir(tmp_path)
+    argv = ["suites=[ocr]", "limit=1", "runtime.device=cpu", "runtime.num_crops=1", "runtime.max_new_tokens=131000",
+            f"output_dir={tmp_path}/runs", f"cache_dir={tmp_path}/cache", "progress=false"]  # fmt: skip
+    assert cli.main(argv) == cli.EXIT_USER_ERROR
+    err = capsys.readouterr().err.strip()
+    first = resolve_suites(["ocr"])[0].samples[0]
+    assert len(err.splitlines()) == 1 and err.startswith(f"evalkit: error: sample ocr/{first.id}: its prompt of ")
+    assert "runtime.max_new_tokens of 131,000 new tokens exceed the model's context of 131,072 tokens" in err
+    assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").glob("*/*"))
