@@ -160,7 +160,7 @@ def _evaluate(cfg: EvalConfig, loaded: LoadedModel, batches, state: RunState, wr
     """Warm up, then answer `batches` into `writer` (each prediction also appended to `new`), stopping between
     batches on a pending signal. Returns the memory figures of the evaluation."""
     rt = cfg.runtime
-    with MemoryTracker(loaded.device) as memory:
+    with MemoryTracker(loaded.device) as memory, interrupt.answering_batches():  # a first signal finishes the batch
         warm_up(loaded, batches, rt)
         interrupt.check()
         bars: dict[str, tqdm] = {}
