@@ -421,3 +421,25 @@ def test_history_skips_a_run_with_a_repeated_sample(tmp_path, capsys):
     with pytest.warns(UserWarning, match=f"history: skipping {re.escape(str(bad))}: .*'ocr-basic-003'"):
         table = history_table("tiny", tmp_path / "runs", tmp_path / "none")
     assert list(table["path"]) != [] and str(bad) not in list(table["path"])
+
+
+# ------------------------------------------------------------------------ another model or revision
+
+
+@pytest.mark.parametrize(
+    ("setting", "named"),
+    [({"model": "phi3v"}, "model phi3v at revision r1"), ({"revision": "r2"}, "model tiny at revision r2")],
+    ids=["model", "revision"],
+)
+def test_compare_refuses_a_reference_of_another_model_unless_allowed(tmp_path, capsys, setting, named):
+    """A gate against a baseline recorded for another model passed without a word; now it is refused, naming
+    both, unless --allow-other-model."""
+    ref = write_fake_run(tmp_path, "ref", **setting)
+    baseline = save_baseline(ref, tmp_path / "b").path
+    cand = write_fake_run(tmp_path, "cand")
+    rc, _, err = compare_cli(capsys, baseline, cand, "--out", tmp_path / "cmp")
+    assert rc == 1
+    assert f"the reference ref@{setting.get('revision', 'r1')} (baseline) is {named}, this run model tiny at" in err
+    assert "revision r1 (--allow-other-model compares them anyway)" in err
+    rc, _, err = compare_cli(capsys, baseline, cand, "--out", tmp_path / "cmp2", "--allow-other-model")
+    assert rc == 0, err

@@ -100,6 +100,11 @@ def compare_main(argv: list[str]) -> int:
     )
     parser.add_argument("--allow-new-errors", action="store_true", help="do not fail when samples newly error")
     parser.add_argument(
+        "--allow-other-model",
+        action="store_true",
+        help="judge a run against a reference of another model or revision (refused by default, naming both)",
+    )
+    parser.add_argument(
         "--max-latency-ratio",
         type=float,
         default=None,
@@ -134,6 +139,7 @@ def compare_main(argv: list[str]) -> int:
             fail_on_new_errors=not args.allow_new_errors,
             max_latency_ratio=args.max_latency_ratio,
             max_memory_ratio=args.max_memory_ratio,
+            allow_other_model=args.allow_other_model,
         )
         out = args.out or Path("reports/compare") / datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
         md_path, html_path = write_comparison(comp, out)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from evalkit.errors import EvalkitError
-from evalkit.gates import describe_setting_diff, memory_key, setting_diff
+from evalkit.gates import describe_setting_diff, memory_key, other_model, setting_diff
 from evalkit.records import Prediction
 from evalkit.reports.baseline import load_run_or_baseline
 from evalkit.reports.common import MEMORY_KEYS, RunView, estimate, metric_info
@@ -310,6 +310,12 @@ def _problems(
     return problems
 
 
+def _model_problems(ref: RunView, cand: RunView, allow_other_model: bool) -> list[tuple[str | None, str]]:
+    """A reference of another model or revision judges nothing about this one, unless asked to (allow_other_model)."""
+    differs = None if allow_other_model else other_model(ref.setting, cand.setting, f"the reference {ref.label}")
+    return [(None, f"{differs} (--allow-other-model compares them anyway)")] if differs else []
+
+
 def _perf_failures(
     ref: RunView, cand: RunView, max_latency_ratio: float | None, max_memory_ratio: float | None
 ) -> list[str]:
@@ -385,6 +391,7 @@ def compare_views(
     fail_on_new_errors: bool = True,
     max_latency_ratio: float | None = None,
     max_memory_ratio: float | None = None,
+    allow_other_model: bool = False,
 ) -> Comparison:
     _check_number("threshold", threshold, positive=False)
     _check_number("max_latency_ratio", max_latency_ratio, positive=True)
@@ -407,7 +414,8 @@ def compare_views(
                 perf=_perf(reference, cand),
                 notes=notes,
                 fail_on_new_errors=fail_on_new_errors,
-                problems=_problems(reference, cand, diffs, bool(metrics)),
+                problems=_problems(reference, cand, diffs, bool(metrics))
+                + _model_problems(reference, cand, allow_other_model),
                 perf_failures=_perf_failures(reference, cand, max_latency_ratio, max_memory_ratio),
                 same_score_answers=same_score,
             )
@@ -423,6 +431,7 @@ def compare(
     fail_on_new_errors: bool = True,
     max_latency_ratio: float | None = None,
     max_memory_ratio: float | None = None,
+    allow_other_model: bool = False,
 ) -> Comparison:
     """Compare paths[0] (run dir or baseline file) with each of paths[1:]."""
     if len(paths) < 2:
@@ -437,4 +446,5 @@ def compare(
         fail_on_new_errors=fail_on_new_errors,
         max_latency_ratio=max_latency_ratio,
         max_memory_ratio=max_memory_ratio,
+        allow_other_model=allow_other_model,
     )
