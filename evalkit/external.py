@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 ID_COLUMNS = ("questionId", "question_id", "id", "index")  # the first whose values are all present and unique
 _EXTENSIONS = {"JPEG": "jpg", "TIFF": "tif", "MPO": "jpg"}
+_TEXT_DTYPES = ("string", "large_string")  # `datasets` Value dtypes a question column may have
 
 
 def image_cache_dir() -> Path:
@@ -123,6 +124,10 @@ def _build(spec: ExternalSpec, source: Source) -> Suite:
         schema = detect_schema(source.columns, source.hint, spec.options.get("schema"))
     except SchemaError as exc:
         raise SuiteError(f"{spec.text}: {exc}") from None
+    question = schema.column(schema.questions, source.columns)
+    stored = source.dtypes.get(question, "string")
+    if stored not in _TEXT_DTYPES:  # one line for the column, not "the question is empty" for its first row
+        raise SuiteError(f"{spec.text}: column {question!r} holds {stored}, not text (the question asked of the image)")
     store = _ImageStore(image_cache_dir(), spec.text)
     rows: list[_Row] = []
     by_index: dict[str, list[tuple[Path, str] | str]] = {}
@@ -150,7 +155,8 @@ def _build(spec: ExternalSpec, source: Source) -> Suite:
                 raise SuiteError(f"{where}: index {ids['index']!r} repeats an earlier row's (indexes must be unique)")
             by_index[ids["index"]] = stored
     if not rows:
-        raise SuiteError(f"{spec.text}: no rows")
+        empty = f"split {spec.split!r} is empty" if spec.kind == "hf" else "the file has no rows below its header"
+        raise SuiteError(f"{spec.text}: {empty}")
     _resolve_refs(rows, by_index, spec)
     if store.rotated:
         log.warning(

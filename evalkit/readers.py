@@ -22,10 +22,11 @@ import ast
 import base64
 import binascii
 import contextlib
+import json
 import re
 import shlex
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +77,7 @@ class Source:
     base_name: str  # default suite name
     hint: str  # what schema detection may read from the name
     key: tuple  # changes when the source files do
+    dtypes: dict[str, str] = field(default_factory=dict)  # column -> its stored type, where the format has one
 
 
 def _stat_key(paths: list[Path]) -> tuple:
@@ -130,10 +132,14 @@ def _load_hf(datasets: Any, spec: ExternalSpec) -> tuple[Any, Path]:
         builder = {".parquet": "parquet", ".arrow": "arrow"}.get(path.suffix)
         if builder is None:
             raise SuiteError(f"{spec.text}: a data file must be .parquet or .arrow (or name a dataset directory)")
+        _refuse_empty(spec, [path])
         return datasets.load_dataset(builder, data_files={split: str(path)}, split=split), path.resolve()
     if (path / "dataset_dict.json").is_file() or (path / "state.json").is_file():
         if config:
             raise SuiteError(f"{spec.text}: {path} was written by save_to_disk and has no configs; drop config=")
+        for state in (path / split / "state.json", path / "state.json"):
+            if state.is_file() and json.loads(state.read_text(encoding="utf-8")).get("_data_files") == []:
+                raise SuiteError(f"{spec.text}: split {split!r} is empty ({state.parent} holds no rows)")
         loaded = datasets.load_from_disk(str(path))
         if isinstance(loaded, datasets.DatasetDict):
             if split not in loaded:
@@ -143,6 +149,7 @@ def _load_hf(datasets: Any, spec: ExternalSpec) -> tuple[Any, Path]:
             raise SuiteError(f"{spec.text}: {path} holds split {str(loaded.split)!r}, not {split!r}")
         return loaded, path.resolve()
     if path.is_dir():
+        _refuse_empty(spec, [f for f in sorted(path.rglob("*.parquet")) if split in f.name or split in f.parent.name])
         return datasets.load_dataset(str(path), config, split=split), path.resolve()
     import huggingface_hub.constants
 
@@ -158,6 +165,23 @@ def _load_hf(datasets: Any, spec: ExternalSpec) -> tuple[Any, Path]:
         ) from exc
     files = [Path(f["filename"]) for f in ds.cache_files]
     return ds, (files[0].parent if files else Path(spec.location))
+
+
+def _refuse_empty(spec: ExternalSpec, files: list[Path]) -> None:
+    """An empty split, named as such: `datasets` fails on parquet files without rows with a message about batch
+    sizes (and on an empty save_to_disk split with 'list index out of range')."""
+    parquet = [f for f in files if f.suffix == ".parquet"]
+    if not parquet:
+        return
+    import pyarrow.parquet as pq
+
+    try:
+        rows = sum(pq.read_metadata(f).num_rows for f in parquet)
+    except (OSError, ValueError):  # not readable as parquet: `datasets` says why
+        return
+    if rows == 0:
+        where = parquet[0] if len(parquet) == 1 else f"{len(parquet)} parquet files"
+        raise SuiteError(f"{spec.text}: split {spec.split!r} is empty ({where} holds no rows)")
 
 
 def hf_source(spec: ExternalSpec) -> Source:
@@ -184,7 +208,8 @@ def hf_source(spec: ExternalSpec) -> Source:
     key = (getattr(ds, "_fingerprint", None), _stat_key([Path(f["filename"]) for f in ds.cache_files]))
     hint = " ".join(p for p in parts[:2] if p)
     root = _image_root(path, datasets)
-    return Source(columns, _hf_rows(ds, spec, root), path, "-".join(p for p in parts if p), hint, key)
+    dtypes = {c: str(getattr(f, "dtype", type(f).__name__)) for c, f in ds.features.items()}
+    return Source(columns, _hf_rows(ds, spec, root), path, "-".join(p for p in parts if p), hint, key, dtypes)
 
 
 def _image_root(path: Path, datasets: Any) -> Path:

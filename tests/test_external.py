@@ -271,7 +271,7 @@ def test_unknown_columns_and_ambiguous_names_are_one_line(tmp_path, capsys):
         ([["0", "!!not base64!!" * 8, "q", "a"]], r"row 0: the image cell is not valid base64"),
         ([["0", "7", "q", "a"]], r"row 0: the image cell '7' is neither base64 nor the index of a row"),
         ([["0", _b64(_png("red")), "q", "a"], ["0", _b64(_png("red")), "q", "b"]], r"row 1: index '0' repeats"),
-        ([["0", _b64(_png("red")), "", "a"]], r"row 0: the question is empty"),
+        ([["0", _b64(_png("red")), "", "a"]], r"row 0: the question \(column 'question'\) is empty"),
         ([["0", _b64(_png("red")), "q", ""]], r"row 0: no answer \(a test split"),
         ([["0", _b64(_png("red")), "<|image_1|> q", "a"]], r"row 0: field 'question' contains '<\|image_1\|>'"),
     ],
@@ -280,6 +280,36 @@ def test_bad_rows_name_the_row(tmp_path, rows, message):
     path = _tsv(tmp_path / "DocVQA_VAL.tsv", ["index", "image", "question", "answer"], rows)
     with pytest.raises(SuiteError, match=f"^tsv:{path}: {message}"):
         resolve_suites([f"tsv:{path}"])
+
+
+def test_an_empty_split_and_a_non_text_question_column_say_so(tmp_path):
+    """An empty split was refused as "list index out of range" (or "An error occurred while generating the
+    dataset"), an integer question column as "the question is empty"."""
+    import pyarrow.parquet as pq
+
+    empty = {"question": [], "answer": [], "image_source": [], "image": []}
+    features = datasets.Features({"question": datasets.Value("string"), "answer": datasets.Value("string"),
+                                  "image_source": datasets.Value("string"), "image": datasets.Image()})  # fmt: skip
+    nothing = datasets.Dataset.from_dict(empty, features=features)
+    datasets.DatasetDict({"validation": nothing}).save_to_disk(str(tmp_path / "saved"))
+    (tmp_path / "hub" / "data").mkdir(parents=True)
+    pq.write_table(nothing.data.table, tmp_path / "hub" / "data" / "validation-00000-of-00001.parquet")
+    for spec, where in [
+        (f"hf:{tmp_path / 'saved'}:validation", f"{tmp_path / 'saved' / 'validation'} holds no rows"),
+        (f"hf:{tmp_path / 'hub'}:validation", f"{tmp_path / 'hub' / 'data' / 'validation-00000-of-00001.parquet'}"),
+        (f"hf:{tmp_path / 'hub' / 'data' / 'validation-00000-of-00001.parquet'}:validation", "holds no rows"),
+    ]:
+        with pytest.raises(
+            SuiteError, match=rf"^{re.escape(spec)}: split 'validation' is empty \(.*{re.escape(where)}"
+        ):
+            resolve_suites([spec])
+    numbers = _saved(tmp_path / "ints", "test", {"question": [7], "answer": ["yes"], "image_source": ["x"],
+                                                 "image": [_png("red")]})  # fmt: skip
+    with pytest.raises(SuiteError, match=r": column 'question' holds int64, not text \(the question asked"):
+        resolve_suites([f"hf:{numbers}:test"])
+    header_only = _tsv(tmp_path / "OCRBench.tsv", ["index", "image", "question", "answer"], [])
+    with pytest.raises(SuiteError, match=r"OCRBench\.tsv: the file has no rows below its header$"):
+        resolve_suites([f"tsv:{header_only}"])
 
 
 def test_images_get_the_suite_pixel_limit(tmp_path, monkeypatch):
