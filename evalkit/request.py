@@ -116,8 +116,15 @@ def check_context(loaded: LoadedModel, samples: Sequence[Sample], runtime: Runti
     if not isinstance(context, int) or not samples:
         return
     limits, prompts = budgets(loaded.processor, samples, runtime), prompts_of(samples)
+    processor = loaded.processor
+    per_image = (processor.num_crops + 1) * (processor.tokens_per_crop + 12) + 1  # rows * cols <= num_crops
     for sample in samples:
-        prompt = estimate_prompt_tokens(loaded.processor, sample, prompts[sample.id])
+        # A cheap upper bound first (a token per UTF-8 byte, twice over; every image at its most crops): the exact
+        # count opens each image and tokenizes, so it is spent only on a sample that might not fit.
+        bound = 2 * len(prompts[sample.id].encode("utf-8")) + 16 + per_image * len(sample.images)
+        if bound + limits[sample.id] <= context:
+            continue
+        prompt = estimate_prompt_tokens(processor, sample, prompts[sample.id])
         if prompt + limits[sample.id] > context:
             given = "runtime.max_new_tokens" if runtime.max_new_tokens is not None else "its budget"
             raise ConfigError(
