@@ -110,8 +110,8 @@ def budgets(processor: Phi3VProcessor, samples: Sequence[Sample], runtime: Runti
 
 def check_context(loaded: LoadedModel, samples: Sequence[Sample], runtime: RuntimeConfig) -> None:
     """Refuse (ConfigError, one line naming the sample) a sample whose prompt and answer budget together exceed the
-    model's context (max_position_embeddings): positions past it have no rope factors the model was trained with,
-    so its answer would be silently wrong. Checked after loading, before anything is generated or recorded."""
+    model's context (max_position_embeddings): the model was never trained on positions past it, so the answer would
+    be silently wrong (or cut short). Checked after loading, before anything is generated or recorded."""
     context = getattr(loaded.model.config, "max_position_embeddings", None)
     if not isinstance(context, int) or not samples:
         return
