@@ -80,6 +80,15 @@ def pytest_addoption(parser):
         help="record requested settings this machine cannot run as skipped instead of stopping with exit code 3",
     )
     group.addoption("--compile", action="store_true", help="runtime.compile: static KV cache + torch.compile of decode")
+    group.addoption(
+        "--allow-other-model",
+        action="store_true",
+        help="gate against a baseline of another model or revision (refused by default, naming both; ini: "
+        "evalkit_allow_other_model = true)",
+    )
+    parser.addini(
+        "evalkit_allow_other_model", "gate against a baseline of another model or revision", type="bool", default=False
+    )
 
 
 def _option(config, name: str):
@@ -158,6 +167,7 @@ def _options(config) -> Options:
         update_baseline=config.getoption("update_baseline"),
         force_baseline=config.getoption("force_baseline"),
         allow_skip=config.getoption("allow_skip"),
+        allow_other_model=bool(config.getoption("allow_other_model") or config.getini("evalkit_allow_other_model")),
         reference_setting=reference,
         quality_tolerance=_number(config, "quality-tolerance", float, 0.0),
         memory_tolerance=_number(config, "memory-tolerance", float, 0.0, optional=True),

@@ -15,7 +15,7 @@ from evalkit.config import CONF_DIR, compose
 from evalkit.config.settings import EvalConfig, default_model_name
 from evalkit.data.suites import Suite, resolve_suites
 from evalkit.errors import EvalkitError, UnsupportedSettingError, one_line
-from evalkit.gates import DEFAULT_MIN_AGREEMENT
+from evalkit.gates import DEFAULT_MIN_AGREEMENT, other_model
 from evalkit.records import SAMPLES_FILE, Prediction, RunRecord, load_run
 from evalkit.reports.baseline import SavedBaseline, baseline_path, load_baseline, save_baseline
 from evalkit.reports.common import RunView
@@ -56,6 +56,7 @@ class Options:
     runs_dir: Path
     force_baseline: bool = False
     allow_skip: bool = False
+    allow_other_model: bool = False  # gate against a baseline of another model or revision
     # Set by pytest_configure from evalkit.cli.preflight.plan_settings ("DTYPE-ATTN" names):
     runnable: list[str] = field(default_factory=list)
     left_out: list[tuple[str, str]] = field(default_factory=list)  # brought in by a default, cannot run here
@@ -194,6 +195,17 @@ class BenchSession:
             raise EvalkitError(f"--baseline {path}: no such file")
         if path.is_file():
             self._baseline = load_baseline(path)  # a damaged baseline is refused now, not in every test
+            self.check_baseline_model(path, self._baseline)
+
+    def check_baseline_model(self, path: Path, baseline: RunView) -> None:
+        """A baseline of another model or revision is no reference for this session's gates: refused, naming both,
+        unless --allow-other-model (or the ini key evalkit_allow_other_model)."""
+        differs = other_model(baseline.setting, {"model": self.options.model_name, "revision": self.options.revision},
+                              f"baseline {path}")  # fmt: skip
+        if differs and not self.options.allow_other_model:
+            raise EvalkitError(
+                f"{differs}; its scores are not this model's (--allow-other-model gates against it anyway)"
+            )
 
     def baseline(self) -> RunView:
         """The baseline the quality and memory gates compare with; the test fails (not skips) without one.

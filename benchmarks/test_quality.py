@@ -27,7 +27,12 @@ def test_quality_against_baseline(bench, setting, suite):
             f"{setting} {suite}: baseline {path} has no suite {suite!r} (it holds {', '.join(baseline.record.suites)})",
             pytrace=False,
         )
-    comparison = compare_views(baseline, [load_run_or_baseline(evaluation.run_dir)], threshold=opts.quality_tolerance)
+    comparison = compare_views(
+        baseline,
+        [load_run_or_baseline(evaluation.run_dir)],
+        threshold=opts.quality_tolerance,
+        allow_other_model=opts.allow_other_model,
+    )
     pair = comparison.pairs[0]
     verdict = quality(pair, suite, setting=setting, baseline_name=path.name, setting_differences=differs)
     if not verdict.ok:

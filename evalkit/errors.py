@@ -3,8 +3,9 @@
 Exit codes of `python -m evalkit` and every `evalkit` subcommand (README "Exit codes"):
 0 every requested setting ran and every sample was answered (or the comparison passed);
 1 some samples failed, or a gate / comparison found a regression or refused incomplete evidence;
-2 bad configuration, input, suite, checkpoint or output location (one line on stderr, before any model is loaded
-  whenever it can be known then);
+2 bad configuration, input, suite, checkpoint or output location, a failed write (the run is recorded as `failed`) or
+  a run directory another process holds (one line on stderr, before any model is loaded whenever it can be known
+  then);
 3 a requested setting cannot run on this machine (no CUDA, no flash-attn, ...);
 130 / 143 stopped by SIGINT / SIGTERM (the run is recorded as `interrupted`).
 """

@@ -70,6 +70,18 @@ def describe_setting_diff(reference: dict, setting: dict, what: str = "the basel
     return f"setting differs from {what}: " + ", ".join(f"{k} {a} -> {b}" for k, (a, b) in diff.items())
 
 
+def other_model(reference: dict, setting: dict, what: str = "the baseline") -> str | None:
+    """'the baseline is model phi3v at revision abc, this run model tiny at revision none' when the two settings
+    name another model or revision (another model's scores and memory are no reference for this one); else None."""
+
+    def name(s: dict) -> str:
+        return f"model {s.get('model') or '?'} at revision {s.get('revision') or 'none'}"
+
+    if (reference.get("model"), reference.get("revision")) == (setting.get("model"), setting.get("revision")):
+        return None
+    return f"{what} is {name(reference)}, this run {name(setting)}"
+
+
 @dataclass(frozen=True)
 class MemoryCheck:
     ok: bool

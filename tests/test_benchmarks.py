@@ -414,6 +414,9 @@ class _Config:
     def getoption(self, name):
         return self.options.get(name)
 
+    def getini(self, name):
+        return self.options.get(name)
+
 
 @pytest.mark.parametrize(
     ("options", "message"),
@@ -428,6 +431,11 @@ class _Config:
         ({"reference_setting": "float32"}, "--reference-setting float32: expected DTYPE-ATTN with DTYPE one of"),
         ({"update_baseline": True, "limit": "3"}, "--update-baseline with --limit 3 would record a baseline of part"),
         ({"suites": "ocr,nosuch"}, "unknown suite 'nosuch'"),
+        (
+            {"baseline": "{tmp}/other.json"},
+            "baseline {tmp}/other.json is model phi3v at revision abc123, this run model tiny at revision none; its"
+            " scores are not this model's (--allow-other-model gates against it anyway)",
+        ),
     ],
     ids=[
         "missing-baseline",
@@ -437,6 +445,7 @@ class _Config:
         "reference",
         "update-limit",
         "suite",
+        "other-model-baseline",  # before: the quality gate passed against it without a word
     ],
 )
 def test_bad_options_are_refused_at_configure_time(tmp_path, options, message):
@@ -447,11 +456,30 @@ def test_bad_options_are_refused_at_configure_time(tmp_path, options, message):
     damaged = json.loads(COMMITTED_BASELINE.read_text(encoding="utf-8"))
     damaged["summary"] = "lost"
     (tmp_path / "damaged.json").write_text(json.dumps(damaged), encoding="utf-8")
+    _other_model_baseline(tmp_path / "other.json")
     options = {k: v.format(tmp=tmp_path) if isinstance(v, str) else v for k, v in options.items()}
     config = _Config(runs_dir=str(tmp_path / "runs"), device="cpu", **options)
     with pytest.raises(pytest.UsageError) as info:
         bench_conftest.pytest_configure(config)
     assert str(info.value).startswith(message.format(tmp=tmp_path)) and "\n" not in str(info.value)
+
+
+def _other_model_baseline(path: Path) -> Path:
+    other = json.loads(COMMITTED_BASELINE.read_text(encoding="utf-8"))
+    other["setting"].update(model="phi3v", revision="abc123")
+    path.write_text(json.dumps(other), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("how", [{"allow_other_model": True}, {"evalkit_allow_other_model": True}])
+def test_a_baseline_of_another_model_is_used_when_asked(tmp_path, how):
+    import benchmarks.conftest as bench_conftest
+
+    config = _Config(
+        runs_dir=str(tmp_path / "runs"), device="cpu", baseline=str(_other_model_baseline(tmp_path / "o.json")), **how
+    )
+    bench_conftest.pytest_configure(config)
+    assert config._evalkit_options.allow_other_model
 
 
 def test_allow_skip_records_requested_settings_that_cannot_run_as_skipped(refusals):

@@ -182,6 +182,43 @@ def test_signal_during_a_batch_stops_after_it(tmp_path, monkeypatch, capsys):
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers restored
 
 
+def test_a_signal_during_start_up_is_one_line_and_exit_130(tmp_path, monkeypatch, capsys):
+    """Nothing to finish before the batches: a signal while the config is checked or the model loads stops at once,
+    with one line."""
+
+    def interrupted_preflight(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGINT)
+        pytest.fail("the signal stops evalkit at once")
+
+    monkeypatch.setattr(cli, "preflight", interrupted_preflight)
+    assert _main(tmp_path) == 130
+    assert capsys.readouterr().err.strip() == "evalkit: stopped by SIGINT"
+    assert run_dirs(tmp_path) == [] and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+# The command's first import, evalkit.cli, takes seconds: the signal arrives just as it starts.
+CTRL_C_WHILE_IMPORTING = """
+import builtins, os, signal, sys
+real_import = builtins.__import__
+def importing(name, *args, **kwargs):
+    if name == "evalkit.cli":
+        os.kill(os.getpid(), signal.SIGINT)
+    return real_import(name, *args, **kwargs)
+builtins.__import__ = importing
+import runpy
+runpy.run_module("evalkit", run_name="__main__")
+"""
+
+
+def test_ctrl_c_while_importing_is_one_line_not_a_traceback(tmp_path):
+    # Before: the handlers were installed once evalkit.cli had been imported, and Ctrl-C then printed a 48-line
+    # traceback.
+    proc = subprocess.run([sys.executable, "-c", CTRL_C_WHILE_IMPORTING, "suites=[ocr]"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert proc.returncode == 130, proc.stderr
+    assert proc.stderr.strip() == "evalkit: stopped by SIGINT while starting"
+
+
 def test_failed_model_load_leaves_no_run_directory(tmp_path, capsys):
     ckpt = tmp_path / "broken"
     ckpt.mkdir()
@@ -207,17 +244,23 @@ def test_unwritable_locations_are_one_line_before_loading(tmp_path, monkeypatch,
 
 
 def test_write_failures_are_one_line_and_leave_a_true_record(tmp_path, monkeypatch, capsys):
-    from evalkit import records
+    # A disk that fills up while samples.jsonl is written: the line names the file (it said only "[Errno 28] No
+    # space left on device" before), and the record says `failed` with the same reason.
+    real_write = os.write
 
-    def disk_full(self, prediction):
-        raise OSError(28, "No space left on device")
+    def disk_full(fd, data):
+        if os.readlink(f"/proc/self/fd/{fd}").endswith("/samples.jsonl"):
+            raise OSError(28, "No space left on device")
+        return real_write(fd, data)
 
-    monkeypatch.setattr(records.RunWriter, "add", disk_full)
+    monkeypatch.setattr(os, "write", disk_full)
     assert _main(tmp_path) == 2
-    assert capsys.readouterr().err.strip() == "evalkit: error: [Errno 28] No space left on device"
     (run_dir,) = run_dirs(tmp_path)
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"evalkit: error: {run_dir}/samples.jsonl: cannot write sample ocr/")
+    assert "No space left on device (ENOSPC); the 0 sample(s) written before are kept" in err
     record, _ = load_run(run_dir)
-    assert record.status == "failed" and record.error == "OSError: [Errno 28] No space left on device"
+    assert record.status == "failed" and record.error == f"OutputError: {err.removeprefix('evalkit: error: ')}"
     monkeypatch.undo()
 
     import evalkit.run.runner

@@ -375,3 +375,70 @@ def test_baseline_save_refuses_a_partial_run_even_forced(tmp_path):
     partial = write_fake_run(tmp_path / "runs", n_ocr=5)
     with pytest.raises(EvalkitError, match="partial: 5 of the 12 samples of suite 'ocr-basic'"):
         save_baseline(partial, tmp_path / "b", force=True)
+
+
+# ------------------------------------------------------------------------ complete = every sample exactly once
+
+
+def write_run_with_a_repeat(root: Path, name: str = "repeat") -> Path:
+    """A `complete` run whose samples.jsonl has the right number of lines: ocr-basic-003 twice, ocr-basic-004
+    never (a line count cannot tell it from a complete run)."""
+    preds = [make_prediction(i if i != 4 else 3, "ocr-basic") for i in range(12)]
+    preds += [make_prediction(i, "describe-basic") for i in range(8)]
+    return write_run_with(root, preds, name)
+
+
+def test_baseline_save_refuses_a_repeated_sample_even_forced(tmp_path, capsys):
+    # Frozen as a baseline before (exit 0, with or without --force): 20 lines made it look complete.
+    run = write_run_with_a_repeat(tmp_path / "runs")
+    for extra in ([], ["--force"]):
+        assert baseline_main(["save", str(run), "--root", str(tmp_path / "b"), *extra]) == 2
+        err = capsys.readouterr().err
+        assert "recorded more than once: 'ocr-basic-003'" in err and "partial: 11 of the 12 samples" not in err
+    assert not (tmp_path / "b").exists()
+
+
+def test_compare_and_quality_gate_refuse_a_candidate_with_a_repeated_sample(tmp_path, capsys):
+    # compare accepted it before (exit 0) and reported a mean and a paired difference over different samples.
+    from evalkit.gates import quality
+
+    ref = write_fake_run(tmp_path, "ref")
+    cand = write_run_with_a_repeat(tmp_path)
+    rc, _, err = compare_cli(capsys, ref, cand, "--out", tmp_path / "cmp")
+    assert rc == 1 and "recorded more than once: 'ocr-basic-003'" in err
+    pair = compare([ref, cand]).pairs[0]
+    verdict = quality(pair, "ocr-basic", setting="repeat", baseline_name="ref")
+    assert not verdict.ok and "'ocr-basic-003'" in verdict.message
+    assert quality(pair, "describe-basic", setting="repeat", baseline_name="ref").ok  # the other suite is whole
+
+
+def test_history_skips_a_run_with_a_repeated_sample(tmp_path, capsys):
+    from evalkit.reports import history_table
+
+    write_fake_run(tmp_path / "runs", started_at="2025-01-01T10:00:00+00:00")
+    bad = write_run_with_a_repeat(tmp_path / "runs")
+    with pytest.warns(UserWarning, match=f"history: skipping {re.escape(str(bad))}: .*'ocr-basic-003'"):
+        table = history_table("tiny", tmp_path / "runs", tmp_path / "none")
+    assert list(table["path"]) != [] and str(bad) not in list(table["path"])
+
+
+# ------------------------------------------------------------------------ another model or revision
+
+
+@pytest.mark.parametrize(
+    ("setting", "named"),
+    [({"model": "phi3v"}, "model phi3v at revision r1"), ({"revision": "r2"}, "model tiny at revision r2")],
+    ids=["model", "revision"],
+)
+def test_compare_refuses_a_reference_of_another_model_unless_allowed(tmp_path, capsys, setting, named):
+    """A gate against a baseline recorded for another model passed without a word; now it is refused, naming
+    both, unless --allow-other-model."""
+    ref = write_fake_run(tmp_path, "ref", **setting)
+    baseline = save_baseline(ref, tmp_path / "b").path
+    cand = write_fake_run(tmp_path, "cand")
+    rc, _, err = compare_cli(capsys, baseline, cand, "--out", tmp_path / "cmp")
+    assert rc == 1
+    assert f"the reference ref@{setting.get('revision', 'r1')} (baseline) is {named}, this run model tiny at" in err
+    assert "revision r1 (--allow-other-model compares them anyway)" in err
+    rc, _, err = compare_cli(capsys, baseline, cand, "--out", tmp_path / "cmp2", "--allow-other-model")
+    assert rc == 0, err

@@ -6,6 +6,7 @@ and history tests import them from here.
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -25,6 +26,7 @@ from evalkit.records import (
     atomic_write_text,
     load_run,
     make_run_dir,
+    read_record,
     summarize,
     summarize_performance,
     write_skipped_run,
@@ -399,3 +401,167 @@ def test_run_json_field_types_are_checked_on_read(tmp_path, field, value, messag
     with pytest.raises(EvalkitError) as info:
         load_run(run_dir)
     assert str(info.value) == f"{run_dir / 'run.json'}: {message}"
+
+
+def test_writer_never_records_complete_without_every_selected_sample_exactly_once(tmp_path):
+    """What a resume or a torchrun merge hands the writer is checked by id: a sample two ranks both answered, or
+    one nobody answered, makes the run `failed` naming the ids, instead of `complete`."""
+    order = {("ocr-basic", f"ocr-basic-{i:03d}"): i for i in range(3)}
+    good = RunWriter(tmp_path / "good", make_record())
+    for i in range(3):
+        good.add(make_prediction(i))
+    assert good.finish({}, order=order).status == "complete"
+    merged = RunWriter(tmp_path / "merged", make_record())
+    merged.extend([make_prediction(0), make_prediction(1), make_prediction(1)])  # rank 1 repeated rank 0's sample
+    record = merged.finish({}, order=order)
+    assert record.status == "failed"
+    assert record.error == (
+        "incomplete record: recorded more than once: ocr-basic/ocr-basic-001; selected but not recorded:"
+        " ocr-basic/ocr-basic-002"
+    )
+    assert read_record(tmp_path / "merged" / "run.json").status == "failed"
+
+
+# ------------------------------------------------------------------------ one process owns a run directory
+
+HOLDER = """
+import sys, time
+from evalkit.records.lock import lock_run_dir
+lock = lock_run_dir(sys.argv[1])
+print("locked", flush=True)
+time.sleep(120)
+"""
+
+
+def test_a_run_directory_held_by_another_process_refuses_resume_naming_its_pid(tmp_path, capsys):
+    """Three resumes started at the same moment all proceeded (each answering every remaining sample); now the
+    run directory's lock lets one through and refuses the others with the holder's pid."""
+    import subprocess
+    import sys
+
+    from evalkit import cli
+    from evalkit.records.lock import OWNER_FILE, RunDirLocked, lock_run_dir
+
+    run_dir = write_fake_run(tmp_path / "runs")
+    data = json.loads((run_dir / "run.json").read_text())
+    (run_dir / "run.json").write_text(json.dumps({**data, "status": "interrupted"}))
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(run_dir)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        assert cli.main([f"resume={run_dir}"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err == (
+            f"evalkit: error: resume={run_dir}: the run directory is in use by process {holder.pid} on"
+            f" {os.uname().nodename}; one process at a time writes a run (wait for it to end, or stop it, then resume)"
+        )
+        with pytest.raises(RunDirLocked):  # a new run's writer in this process is refused the same way
+            lock_run_dir(run_dir)
+    finally:
+        holder.kill()
+        holder.wait()
+    # The holder is gone (killed: no chance to clean up): the kernel released the lock; the stale name is harmless.
+    with lock_run_dir(run_dir) as lock:
+        assert lock.held and (run_dir / OWNER_FILE).read_text().split()[0] == str(os.getpid())
+        with pytest.raises(RunDirLocked, match=f"in use by process {os.getpid()} "):
+            lock_run_dir(run_dir)  # a second taker in the same process is refused too
+    assert not (run_dir / OWNER_FILE).exists()
+
+
+# ------------------------------------------------------------------------ write failures
+
+
+def _failing_writes(monkeypatch, path: Path, code: int, after_bytes: int = 40):
+    """os.write on the file at `path` writes `after_bytes` more bytes, then fails with errno `code` (a disk that
+    fills up mid-line); every other descriptor writes as usual."""
+    real_write = os.write
+    left = {"n": after_bytes}
+
+    def write(fd, data):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            target = ""
+        if target != str(path):
+            return real_write(fd, data)
+        if left["n"] <= 0:
+            raise OSError(code, os.strerror(code))
+        n = real_write(fd, bytes(data[: left["n"]]))
+        left["n"] -= n
+        return n
+
+    monkeypatch.setattr(os, "write", write)
+
+
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EACCES, errno.EROFS], ids=["ENOSPC", "EACCES", "EROFS"])
+def test_a_failed_sample_write_names_the_file_records_failed_and_keeps_what_was_written(tmp_path, monkeypatch, code):
+    """Before: a bare '[Errno 28] No space left on device' naming no file, run.json left `running`, and a torn
+    line at the end of samples.jsonl."""
+    from evalkit.errors import OutputError
+
+    run_dir = tmp_path / "run"
+    with pytest.raises(OutputError) as exc, RunWriter(run_dir, make_record()) as writer:
+        writer.add(make_prediction(0))
+        writer.add(make_prediction(1))
+        _failing_writes(monkeypatch, (run_dir / SAMPLES_FILE).resolve(), code)
+        writer.add(make_prediction(2))  # 40 bytes of it reach the disk, then the write fails
+    name = errno.errorcode[code]
+    message = str(exc.value)
+    assert message.startswith(f"{run_dir / SAMPLES_FILE}: cannot write sample ocr-basic/ocr-basic-002: ")
+    assert f"({name}); the 2 sample(s) written before are kept" in message
+    record, predictions = load_run(run_dir)
+    assert record.status == "failed" and f"({name})" in record.error and SAMPLES_FILE in record.error
+    assert [p.sample_id for p in predictions] == ["ocr-basic-000", "ocr-basic-001"]  # whole lines, nothing torn
+    assert (run_dir / SAMPLES_FILE).read_text().endswith("}\n")
+    assert sorted(os.listdir(run_dir)) == ["run.json", "samples.jsonl"]  # the space reserve was given back
+
+
+def test_when_run_json_cannot_be_written_either_both_reasons_are_one_line(tmp_path, monkeypatch):
+    from evalkit.errors import OutputError
+    from evalkit.records import files
+
+    run_dir = tmp_path / "run"
+    with pytest.raises(OutputError) as exc, RunWriter(run_dir, make_record()) as writer:
+        writer.add(make_prediction(0))
+        _failing_writes(monkeypatch, (run_dir / SAMPLES_FILE).resolve(), errno.EROFS, after_bytes=0)
+
+        def read_only(path, text):
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+
+        monkeypatch.setattr(files, "atomic_write_text", read_only)
+        writer.add(make_prediction(1))
+    message = str(exc.value)
+    assert "\n" not in message and message.startswith(f"{run_dir / SAMPLES_FILE}: cannot write sample")
+    assert message.endswith(
+        f"; and the run could not be recorded as failed: {run_dir / 'run.json'}: cannot write: Read-only file"
+        " system (EROFS)"
+    )
+    monkeypatch.undo()
+    assert read_record(run_dir / "run.json").status == "running"  # `evalkit runs`: killed, resumable
+
+
+def test_atomic_write_names_the_file_it_could_not_write(tmp_path, monkeypatch):
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(OSError) as exc:
+        atomic_write_text(tmp_path / "report.md", "x")
+    assert exc.value.filename == str(tmp_path / "report.md") and str(tmp_path / "report.md") in str(exc.value)
+    assert os.listdir(tmp_path) == []  # no temporary file left behind
+
+
+def test_printed_resume_commands_are_shell_quoted(tmp_path):
+    """An output_dir holding `;$(...)` ran that command when the printed resume line was pasted into a shell."""
+    import shlex
+    import subprocess
+
+    from evalkit.run.resume import resume_command
+
+    run_dir = tmp_path / "runs;$(touch pwned)" / "it's here"
+    for world in (1, 4):
+        command = resume_command(run_dir, world)
+        assert shlex.split(command)[-1] == f"resume={run_dir}"  # one argument, exactly the directory
+        echoed = subprocess.run(["sh", "-c", f"printf '%s\\n' {command.split(' ', 3 if world == 1 else 4)[-1]}"],
+                                cwd=tmp_path, capture_output=True, text=True, check=True)  # fmt: skip
+        assert echoed.stdout == f"resume={run_dir}\n" and not (tmp_path / "pwned").exists()
+    assert resume_command(tmp_path / "plain", 1) == f"python -m evalkit resume={tmp_path / 'plain'}"

@@ -77,6 +77,37 @@ def test_thumbnails_are_at_most_256px(tmp_path, image):
     assert max(Image.open(io.BytesIO(data)).size) == 256
 
 
+def _thumbnail_pixel(path: Path) -> tuple[int, int, int]:
+    import base64
+    import io
+
+    from evalkit.reports.html import thumbnail
+
+    data = base64.b64decode(re.search(r"base64,([^'\"]+)", thumbnail(str(path))).group(1))
+    return Image.open(io.BytesIO(data)).convert("RGB").getpixel((4, 4))
+
+
+def test_thumbnails_show_what_the_model_saw(tmp_path):
+    """A 16-bit grey PNG showed white and a palette PNG's transparent pixels showed their stored colour (red); the
+    model sees mid grey and white (its image pipeline scales 16 bits and puts transparency over white)."""
+    import numpy as np
+
+    from evalkit.phi3v.images import load_image
+
+    grey16 = tmp_path / "grey16.png"
+    Image.fromarray(np.full((32, 32), 0x8000, dtype=np.uint16)).save(grey16)
+    assert Image.open(grey16).mode.startswith("I;16")
+    palette = tmp_path / "palette.png"
+    p = Image.new("P", (32, 32), 0)
+    p.putpalette([255, 0, 0, 0, 0, 255])  # index 0 red (transparent), index 1 blue
+    p.save(palette, transparency=0)
+    for path in (grey16, palette):
+        model = load_image(path).getpixel((4, 4))
+        assert all(abs(a - b) <= 3 for a, b in zip(_thumbnail_pixel(path), model, strict=True)), path  # JPEG noise
+    assert all(abs(c - 128) <= 3 for c in _thumbnail_pixel(grey16))
+    assert all(c >= 252 for c in _thumbnail_pixel(palette))
+
+
 def test_missing_image_gives_placeholder_not_failure(tmp_path):
     run_dir = write_fake_run(tmp_path / "runs", images=[str(tmp_path / "gone.png")])
     _, html_path = write_run_reports(run_dir)

@@ -208,3 +208,74 @@ def test_answer_ids_cut_at_stop_or_budget():
     assert evaluation._answer_ids(row, {99}, 6) == ([5, 6, 7], False)
     assert evaluation._answer_ids(row, {99}, 2) == ([5, 6], True)  # the budget cut it off
     assert evaluation._answer_ids(row, {99}, 3) == ([5, 6, 7], True)  # the stop token came one step too late
+
+
+def test_a_full_disk_is_one_line_a_failed_run_and_resume_recovers(tmp_path, capsys, monkeypatch):
+    """A disk that fills up after two samples: exit 2 with the file named (before: a bare '[Errno 28] No space left
+    on device' and run.json left `running`); the run is `failed` with both samples whole; `evalkit runs
+    --unfinished` lists it, and resume=DIR finishes it while the run directory is held by this process."""
+    import errno
+    import os
+
+    from evalkit.cli.listings import runs_main
+    from evalkit.records.lock import RunDirLocked, lock_run_dir
+
+    monkeypatch.chdir(tmp_path)
+    real_write, written = os.write, []
+
+    def write(fd, data):
+        if os.readlink(f"/proc/self/fd/{fd}").endswith("/samples.jsonl"):
+            if len(written) == 2:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            written.append(fd)
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "write", write)
+    argv = ["suites=[ocr,compare]", "limit=2", "runtime.device=cpu", "runtime.num_crops=1", "runtime.max_new_tokens=3",
+            "runtime.warmup=0", f"output_dir={tmp_path}/runs", f"cache_dir={tmp_path}/cache", "progress=false"]  # fmt: skip
+    assert cli.main(argv) == cli.EXIT_USER_ERROR
+    err = capsys.readouterr().err.strip()
+    (run_dir,) = list((tmp_path / "runs").glob("*/*"))
+    assert len(err.splitlines()) == 1 and err.startswith(f"evalkit: error: {run_dir}/samples.jsonl: cannot write")
+    assert "No space left on device (ENOSPC)" in err
+    record, predictions = load_run(run_dir)
+    assert record.status == "failed" and "ENOSPC" in record.error and len(predictions) == 2
+    monkeypatch.setattr(os, "write", real_write)  # space freed
+    assert runs_main(["--unfinished", str(tmp_path / "runs")]) == 0
+    assert f"resume: python -m evalkit resume={run_dir}" in capsys.readouterr().out
+    real_add, held = runner.RunWriter.add, []
+
+    def add(self, prediction):  # while the resume writes, the run directory is its alone
+        with pytest.raises(RunDirLocked):
+            lock_run_dir(run_dir)
+        held.append(True)
+        real_add(self, prediction)
+
+    monkeypatch.setattr(runner.RunWriter, "add", add)
+    assert cli.main([f"resume={run_dir}"]) == cli.EXIT_OK
+    record, predictions = load_run(run_dir)
+    assert record.status == "complete" and len(predictions) == 4 and held == [True, True]
+
+
+def test_token_budgets_are_checked_against_the_context(tmp_path, capsys, monkeypatch):
+    """runtime.max_new_tokens=1000000000 was accepted (the context is 131,072 tokens); now it is refused with the
+    config, and a budget that fits alone but not with a sample's prompt is refused after the load, naming the
+    sample, before any run directory exists."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(runner, "load", lambda cfg: pytest.fail("the model must not be loaded"))
+    assert cli.main(["runtime.max_new_tokens=1000000000", f"output_dir={tmp_path}/runs"]) == cli.EXIT_USER_ERROR
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        "evalkit: error: runtime.max_new_tokens=1000000000: must be below 131,072, the context of the largest"
+        " Phi-3-vision model (prompt and answer together); each model's own context is checked once it is loaded"
+    )
+    monkeypatch.undo()
+    monkeypatch.chdir(tmp_path)
+    argv = ["suites=[ocr]", "limit=1", "runtime.device=cpu", "runtime.num_crops=1", "runtime.max_new_tokens=131000",
+            f"output_dir={tmp_path}/runs", f"cache_dir={tmp_path}/cache", "progress=false"]  # fmt: skip
+    assert cli.main(argv) == cli.EXIT_USER_ERROR
+    err = capsys.readouterr().err.strip()
+    first = resolve_suites(["ocr"])[0].samples[0]
+    assert len(err.splitlines()) == 1 and err.startswith(f"evalkit: error: sample ocr/{first.id}: its prompt of ")
+    assert "runtime.max_new_tokens of 131,000 new tokens exceed the model's context of 131,072 tokens" in err
+    assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").glob("*/*"))

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import evalkit
 from evalkit.errors import EXIT_OK, EXIT_USER_ERROR, EvalkitError, exit_code, one_line
+from evalkit.run.interrupt import Interrupted
 
 
 @dataclass(frozen=True)
@@ -145,6 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     except (EvalkitError, OSError) as exc:
         print(f"evalkit: error: {one_line(exc)}", file=sys.stderr)
         return exit_code(exc)
-    except KeyboardInterrupt:  # Ctrl-C in a command other than `run` (which stops gracefully on its own)
-        print("evalkit: stopped by SIGINT", file=sys.stderr, flush=True)
-        return 130
+    except KeyboardInterrupt as exc:  # a signal in a command other than `run` (which stops gracefully on its own)
+        stop = Interrupted.of(exc)
+        print(f"evalkit: stopped by {stop.signame}", file=sys.stderr, flush=True)
+        return stop.exit_code

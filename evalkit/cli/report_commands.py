@@ -8,6 +8,7 @@ traceback.
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 import warnings
 from collections.abc import Callable
@@ -50,7 +51,7 @@ def latest_run(root: Path) -> Path:
         if record.status == "complete":
             complete.append((record.finished_at or "", record.started_at or "", str(run_dir), run_dir))
     if not complete:
-        raise EvalkitError(f"`latest`: no complete run under {root} (see `evalkit runs {root}`)")
+        raise EvalkitError(f"`latest`: no complete run under {root} (see `evalkit runs {shlex.quote(str(root))}`)")
     return max(complete)[-1]
 
 
@@ -99,6 +100,11 @@ def compare_main(argv: list[str]) -> int:
     )
     parser.add_argument("--allow-new-errors", action="store_true", help="do not fail when samples newly error")
     parser.add_argument(
+        "--allow-other-model",
+        action="store_true",
+        help="judge a run against a reference of another model or revision (refused by default, naming both)",
+    )
+    parser.add_argument(
         "--max-latency-ratio",
         type=float,
         default=None,
@@ -133,6 +139,7 @@ def compare_main(argv: list[str]) -> int:
             fail_on_new_errors=not args.allow_new_errors,
             max_latency_ratio=args.max_latency_ratio,
             max_memory_ratio=args.max_memory_ratio,
+            allow_other_model=args.allow_other_model,
         )
         out = args.out or Path("reports/compare") / datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
         md_path, html_path = write_comparison(comp, out)

@@ -53,6 +53,11 @@ class ModelConfig:
             raise ConfigError("model.revision needs model.path to be a Hub repo id")
 
 
+# The longest context of the Phi-3-vision family (max_position_embeddings of both published models): no answer budget
+# can reach it, whatever the model. Each loaded model's own limit is checked per sample (evalkit.run.requests).
+MAX_CONTEXT_TOKENS = 131072
+
+
 @dataclass
 class RuntimeConfig:
     device: str = "auto"  # auto | cpu | cuda | cuda:N
@@ -79,6 +84,12 @@ class RuntimeConfig:
         for name in ("batch_size", "max_new_tokens", "repeats"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ConfigError(f"runtime.{name}={getattr(self, name)}: must be at least 1")
+        if self.max_new_tokens is not None and self.max_new_tokens >= MAX_CONTEXT_TOKENS:
+            raise ConfigError(
+                f"runtime.max_new_tokens={self.max_new_tokens}: must be below {MAX_CONTEXT_TOKENS:,}, the context of"
+                " the largest Phi-3-vision model (prompt and answer together); each model's own context is checked"
+                " once it is loaded"
+            )
         if self.warmup < 0:
             raise ConfigError(f"runtime.warmup={self.warmup}: must be 0 or more")
         if self.num_crops is not None and not 1 <= self.num_crops <= 64:

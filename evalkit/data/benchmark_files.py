@@ -22,9 +22,11 @@ import ast
 import base64
 import binascii
 import contextlib
+import json
 import re
+import shlex
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +77,7 @@ class Source:
     base_name: str  # default suite name
     hint: str  # what schema detection may read from the name
     key: tuple  # changes when the source files do
+    dtypes: dict[str, str] = field(default_factory=dict)  # column -> its stored type, where the format has one
 
 
 def _stat_key(paths: list[Path]) -> tuple:
@@ -129,10 +132,14 @@ def _load_hf(datasets: Any, spec: ExternalSpec) -> tuple[Any, Path]:
         builder = {".parquet": "parquet", ".arrow": "arrow"}.get(path.suffix)
         if builder is None:
             raise SuiteError(f"{spec.text}: a data file must be .parquet or .arrow (or name a dataset directory)")
+        _refuse_empty(spec, [path])
         return datasets.load_dataset(builder, data_files={split: str(path)}, split=split), path.resolve()
     if (path / "dataset_dict.json").is_file() or (path / "state.json").is_file():
         if config:
             raise SuiteError(f"{spec.text}: {path} was written by save_to_disk and has no configs; drop config=")
+        for state in (path / split / "state.json", path / "state.json"):
+            if state.is_file() and json.loads(state.read_text(encoding="utf-8")).get("_data_files") == []:
+                raise SuiteError(f"{spec.text}: split {split!r} is empty ({state.parent} holds no rows)")
         loaded = datasets.load_from_disk(str(path))
         if isinstance(loaded, datasets.DatasetDict):
             if split not in loaded:
@@ -142,6 +149,7 @@ def _load_hf(datasets: Any, spec: ExternalSpec) -> tuple[Any, Path]:
             raise SuiteError(f"{spec.text}: {path} holds split {str(loaded.split)!r}, not {split!r}")
         return loaded, path.resolve()
     if path.is_dir():
+        _refuse_empty(spec, [f for f in sorted(path.rglob("*.parquet")) if split in f.name or split in f.parent.name])
         return datasets.load_dataset(str(path), config, split=split), path.resolve()
     import huggingface_hub.constants
 
@@ -152,11 +160,28 @@ def _load_hf(datasets: Any, spec: ExternalSpec) -> tuple[Any, Path]:
             f"{spec.text}: no such file or directory, and no dataset {spec.location!r} in the Hugging Face caches"
             f" ({huggingface_hub.constants.HF_HUB_CACHE}, {datasets.config.HF_DATASETS_CACHE}); evalkit never"
             " downloads: fetch it with"
-            f" `hf download {spec.location} --repo-type dataset --local-dir DIR`, then use"
+            f" `hf download {shlex.quote(spec.location)} --repo-type dataset --local-dir DIR`, then use"
             f" hf:DIR:{split}"
         ) from exc
     files = [Path(f["filename"]) for f in ds.cache_files]
     return ds, (files[0].parent if files else Path(spec.location))
+
+
+def _refuse_empty(spec: ExternalSpec, files: list[Path]) -> None:
+    """An empty split, named as such: `datasets` fails on parquet files without rows with a message about batch
+    sizes (and on an empty save_to_disk split with 'list index out of range')."""
+    parquet = [f for f in files if f.suffix == ".parquet"]
+    if not parquet:
+        return
+    import pyarrow.parquet as pq
+
+    try:
+        rows = sum(pq.read_metadata(f).num_rows for f in parquet)
+    except (OSError, ValueError):  # not readable as parquet: `datasets` says why
+        return
+    if rows == 0:
+        where = parquet[0] if len(parquet) == 1 else f"{len(parquet)} parquet files"
+        raise SuiteError(f"{spec.text}: split {spec.split!r} is empty ({where} holds no rows)")
 
 
 def hf_source(spec: ExternalSpec) -> Source:
@@ -182,7 +207,23 @@ def hf_source(spec: ExternalSpec) -> Source:
     parts = [name, spec.options.get("config"), spec.split]
     key = (getattr(ds, "_fingerprint", None), _stat_key([Path(f["filename"]) for f in ds.cache_files]))
     hint = " ".join(p for p in parts[:2] if p)
-    return Source(columns, _hf_rows(ds, spec), path, "-".join(p for p in parts if p), hint, key)
+    root = _image_root(path, datasets)
+    dtypes = {c: str(getattr(f, "dtype", type(f).__name__)) for c, f in ds.features.items()}
+    return Source(columns, _hf_rows(ds, spec, root), path, "-".join(p for p in parts if p), hint, key, dtypes)
+
+
+def _image_root(path: Path, datasets: Any) -> Path:
+    """The directory an image given by path (not bytes) must lie in: the dataset's own directory, as a suite's
+    images must lie in the suite's. A Hub-cache snapshot is its repo's cache folder (its files are links into the
+    repo's blobs); a dataset `datasets` prepared in its cache, that cache."""
+    import huggingface_hub.constants
+
+    root = (path.parent if path.is_file() else path).resolve()
+    hub = Path(huggingface_hub.constants.HF_HUB_CACHE).resolve()
+    if root.is_relative_to(hub) and root != hub:
+        return hub / root.relative_to(hub).parts[0]  # datasets--ORG--NAME
+    cache = Path(datasets.config.HF_DATASETS_CACHE).resolve()
+    return cache if root.is_relative_to(cache) else root
 
 
 def _is_image(datasets: Any, feature: Any) -> bool:
@@ -199,23 +240,32 @@ def _undecoded(datasets: Any, feature: Any, spec: ExternalSpec) -> Any:
     raise SuiteError(f"{spec.text}: the image column holds {feature}, not images")
 
 
-def _hf_rows(ds: Any, spec: ExternalSpec) -> Iterator[tuple[dict[str, Any], list[bytes | str]]]:
+def _hf_rows(ds: Any, spec: ExternalSpec, root: Path) -> Iterator[tuple[dict[str, Any], list[bytes | str]]]:
     for number, row in enumerate(ds):
         images: list[bytes | str] = []
         for col in IMAGE_COLUMNS:
             value = row.pop(col, None)
             for item in value if isinstance(value, list) else [value] if value is not None else []:
-                images.append(_hf_image_bytes(item, spec, number))
+                images.append(_hf_image_bytes(item, spec, number, root))
         yield row, images
 
 
-def _hf_image_bytes(item: Any, spec: ExternalSpec, number: int) -> bytes:
+def _hf_image_bytes(item: Any, spec: ExternalSpec, number: int, root: Path) -> bytes:
     if isinstance(item, bytes) and item:
         return item
     if isinstance(item, dict) and item.get("bytes"):
         return item["bytes"]
-    if isinstance(item, dict) and item.get("path") and Path(item["path"]).is_file():
-        return Path(item["path"]).read_bytes()
+    if isinstance(item, dict) and isinstance(item.get("path"), str) and item["path"]:
+        # A relative path is the dataset directory's; either way the file must lie inside it (no `..`, no
+        # symlink out): a row must not make evalkit read, cache and embed in its reports any file it names.
+        resolved = (root / item["path"]).resolve()
+        if not resolved.is_relative_to(root):
+            raise SuiteError(
+                f"{spec.text}: row {number}: image path {item['path']!r} leads outside the dataset directory {root}"
+                f" (to {resolved})"
+            )
+        if resolved.is_file():
+            return resolved.read_bytes()
     raise SuiteError(f"{spec.text}: row {number}: an image has neither bytes nor a readable file ({item!r:.80})")
 
 

@@ -196,9 +196,12 @@ def _tags(schema: Schema, row: Mapping[str, Any]) -> dict[str, str]:
 
 def row_fields(schema: Schema, row: Mapping[str, Any], columns: Sequence[str]) -> RowFields:
     """Map one row (column values, images left out) onto an evalkit question. Raises ValueError with the reason."""
-    question = row.get(schema.column(schema.questions, columns))
-    if not _present(question) or not isinstance(question, str):
-        raise ValueError("the question is empty")
+    name = schema.column(schema.questions, columns)
+    question = row.get(name)
+    if _present(question) and not isinstance(question, str):
+        raise ValueError(f"column {name!r} holds {type(question).__name__} {question!r}, not text")
+    if not _present(question):
+        raise ValueError(f"the question (column {name!r}) is empty")
     question = question.strip()
     answers = answer_list(row.get(schema.column(schema.answers, columns)))
     if not answers:

@@ -26,13 +26,14 @@ from evalkit.config import file_slug
 from evalkit.data.benchmark_files import ExternalSpec, Source, hf_source, parse_spec, tsv_source
 from evalkit.data.benchmark_schemas import ADAPTER_VERSION, RowFields, Schema, SchemaError, detect_schema, row_fields
 from evalkit.data.images import check_image
-from evalkit.data.samples import SPECIAL_TOKEN, Sample, Suite
+from evalkit.data.samples import Sample, Suite, prompt_text_problem
 from evalkit.errors import InputError, OutputError, SuiteError, one_line
 
 log = logging.getLogger(__name__)
 
 ID_COLUMNS = ("questionId", "question_id", "id", "index")  # the first whose values are all present and unique
 _EXTENSIONS = {"JPEG": "jpg", "TIFF": "tif", "MPO": "jpg"}
+_TEXT_DTYPES = ("string", "large_string")  # `datasets` Value dtypes a question column may have
 
 
 def image_cache_dir() -> Path:
@@ -124,6 +125,10 @@ def _build(spec: ExternalSpec, source: Source) -> Suite:
         schema = detect_schema(source.columns, source.hint, spec.options.get("schema"))
     except SchemaError as exc:
         raise SuiteError(f"{spec.text}: {exc}") from None
+    question = schema.column(schema.questions, source.columns)
+    stored = source.dtypes.get(question, "string")
+    if stored not in _TEXT_DTYPES:  # one line for the column, not "the question is empty" for its first row
+        raise SuiteError(f"{spec.text}: column {question!r} holds {stored}, not text (the question asked of the image)")
     store = _ImageStore(image_cache_dir(), spec.text)
     rows: list[_Row] = []
     by_index: dict[str, list[tuple[Path, str] | str]] = {}
@@ -134,9 +139,12 @@ def _build(spec: ExternalSpec, source: Source) -> Suite:
             fields = row_fields(schema, values, source.columns)
         except ValueError as exc:
             raise SuiteError(f"{where}: {exc}") from None
-        special = SPECIAL_TOKEN.search(fields.question)
-        if special:
-            raise SuiteError(f"{where}: the question contains {special.group(0)!r}, special-token syntax")
+        problem = prompt_text_problem(
+            Sample(id="", suite="", task="vqa", images=(), question=fields.question, type=fields.type,
+                   choices=fields.choices)
+        )  # fmt: skip
+        if problem:  # the same check as a suite directory's: question (with its hint) and every option
+            raise SuiteError(f"{where}: {problem}")
         if not images:
             raise SuiteError(f"{where}: no image")
         stored = [img if isinstance(img, str) else store.add(img, f"row {number}") for img in images]
@@ -148,7 +156,8 @@ def _build(spec: ExternalSpec, source: Source) -> Suite:
                 raise SuiteError(f"{where}: index {ids['index']!r} repeats an earlier row's (indexes must be unique)")
             by_index[ids["index"]] = stored
     if not rows:
-        raise SuiteError(f"{spec.text}: no rows")
+        empty = f"split {spec.split!r} is empty" if spec.kind == "hf" else "the file has no rows below its header"
+        raise SuiteError(f"{spec.text}: {empty}")
     _resolve_refs(rows, by_index, spec)
     if store.rotated:
         log.warning(

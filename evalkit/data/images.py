@@ -4,27 +4,22 @@ from __future__ import annotations
 
 import io
 
-from PIL import Image
-
 from evalkit.phi3v.images import open_image
 
 _EXIF_ORIENTATION = 0x0112
 
 
 def check_image(data: bytes, name: str) -> int | None:
-    """Catch unreadable, truncated or oversized files up front, cheaply; return the EXIF orientation, if any.
+    """Catch unreadable, truncated, corrupt or oversized files up front; return the EXIF orientation, if any.
 
-    The pixel limit is checked on the header, before any decoding. PNG: verify() checks every chunk's CRC
-    without decoding pixels. Other formats (JPEG) are decoded in draft mode (1/8 scale), which still reads
-    the whole compressed stream, so truncation is caught.
+    The pixel limit is checked on the header, before any decoding. A PNG's chunk checksums are verified (`verify()`,
+    which decodes nothing), then every image is decoded in full (`load()`): compressed data that is corrupt behind
+    valid checksums, or a truncated JPEG, fails validation (exit 2) instead of its sample at run time.
     """
     with open_image(io.BytesIO(data), name) as im:
         if im.format == "PNG":
-            exif = Image.Exif()
-            exif.load(im.info.get("exif", b""))  # an eXIf chunk seen while opening; verify() must come first
-            im.verify()
-        else:
-            exif = im.getexif()
-            im.draft(im.mode, (max(1, im.width // 8), max(1, im.height // 8)))
-            im.load()
+            im.verify()  # an image is unusable after verify(): decode a fresh one below
+    with open_image(io.BytesIO(data), name) as im:
+        im.load()
+        exif = im.getexif()
     return exif.get(_EXIF_ORIENTATION)

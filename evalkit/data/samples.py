@@ -36,9 +36,11 @@ INSTRUCTIONS = {
     "yes_no": "Answer yes or no.",
 }
 
-# The Phi-3 tokenizer's special-token syntax (<|image_1|>, <|image|>, <|end|>, <|user|> ...). The harness writes the
-# image tags and the chat format itself; inside a question such text would re-tag images or end the turn early.
-SPECIAL_TOKEN = re.compile(r"<\|[^<>|\s]*\|>")
+# The Phi-3 tokenizer's special-token syntax (<|image_1|>, <|image|>, <|end|>, <|user|> ...) and its three
+# special tokens without bars (<s>, </s>, <unk>: the tokenizer turns them into BOS, EOS and UNK ids wherever they
+# appear in text). The harness writes the image tags and the chat format itself; inside any text of the prompt such
+# text would re-tag images, end the turn early or start a new one.
+SPECIAL_TOKEN = re.compile(r"<\|[^<>|\s]*\|>|</?s>|<unk>")
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,29 @@ def question_text(sample: Sample) -> str:
     if sample.type in INSTRUCTIONS:
         parts.append(INSTRUCTIONS[sample.type])
     return "\n".join(parts)
+
+
+def prompt_fields(sample: Sample) -> list[tuple[str, str]]:
+    """Every text of `sample` that `question_text` puts into the prompt, with the name a message gives it."""
+    fields = [("field 'question'", sample.question)]
+    if sample.type == "multiple_choice":
+        fields += [(f"option {CHOICE_LETTERS[i]}", choice) for i, choice in enumerate(sample.choices)]
+    return fields
+
+
+def prompt_text_problem(sample: Sample) -> str | None:
+    """The one check for special-token syntax in what reaches the prompt (the question, a benchmark's hint folded
+    into it, every multiple-choice option): a reason naming the field, or None. Every loader calls it, so such text
+    is refused when a suite is validated (exit 2), never met at run time. The assembled text is checked last, so
+    whatever `question_text` adds in future is covered before it gets a name here."""
+    for name, text in [*prompt_fields(sample), ("the prompt text", question_text(sample))]:
+        special = SPECIAL_TOKEN.search(text)
+        if special:
+            return (
+                f"{name} contains {special.group(0)!r}, special-token syntax; write plain text"
+                " (the harness adds the image tags and the chat format)"
+            )
+    return None
 
 
 @dataclass(frozen=True)

@@ -31,10 +31,11 @@ Manifest fields (anything else is an error, so a typo never silently drops a lab
     tags            {name: text}, free labels such as category or difficulty ("type" is reserved: runs add
                     the question type under it)
 
-`load_suite` validates everything before any model runs, including decoding each image header and
-checking its data with PIL's `verify()`, and raises `SuiteError("path/manifest.jsonl:12: reason")`.
+`load_suite` validates everything before any model runs, including decoding every image in full (and a PNG's
+chunk checksums), and raises `SuiteError("path/manifest.jsonl:12: reason")`.
 Images must lie inside the suite directory (no `..`, no symlink out of it) and have at most
-`MAX_IMAGE_PIXELS` pixels; questions must not contain special-token syntax (`<|image_1|>`, `<|end|>`...).
+`MAX_IMAGE_PIXELS` pixels; no text that reaches the prompt (question, options) may contain special-token syntax
+(`<|image_1|>`, `<|end|>`, `<s>`...: `prompt_text_problem`).
 An image with a non-identity EXIF orientation is logged as a warning: like the published processor,
 evalkit ignores the tag, so the model sees the pixels as stored.
 The suite's content hash is sha256 over (relative path, sha256 of bytes) of manifest.jsonl,
@@ -68,6 +69,7 @@ from evalkit.data.samples import (  # noqa: F401  (re-exported: evalkit.data.sui
     Relation,
     Sample,
     Suite,
+    prompt_text_problem,
     question_text,
 )
 from evalkit.errors import InputError, SuiteError
@@ -230,12 +232,6 @@ def _parse_sample(raw: dict, task: str, suite_name: str, suite_dir: Path, line: 
             raise ValueError(f"image path {rel!r} leads outside the suite directory (to {resolved})")
         images.append(resolved)
     question = _str(raw["question"], "question")
-    special = SPECIAL_TOKEN.search(question)
-    if special:
-        raise ValueError(
-            f"field 'question' contains {special.group(0)!r}, special-token syntax; write plain text"
-            " (the harness adds the image tags and the chat format)"
-        )
     keywords: tuple = ()
     if "keywords" in raw:
         if not isinstance(raw["keywords"], list) or not raw["keywords"]:
@@ -253,7 +249,7 @@ def _parse_sample(raw: dict, task: str, suite_name: str, suite_dir: Path, line: 
     tags = _str_dict(raw.get("tags", {}), "tags")
     if "type" in tags:
         raise ValueError("tag 'type' is reserved: runs add the question type (the field 'type') under it")
-    return Sample(
+    sample = Sample(
         id=sample_id,
         suite=suite_name,
         task=task,
@@ -270,6 +266,10 @@ def _parse_sample(raw: dict, task: str, suite_name: str, suite_dir: Path, line: 
         tags=tags,
         line=line,
     )
+    problem = prompt_text_problem(sample)  # question and options: everything that reaches the prompt
+    if problem:
+        raise ValueError(problem)
+    return sample
 
 
 def load_suite(path: str | Path) -> Suite:

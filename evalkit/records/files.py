@@ -5,6 +5,8 @@ is rewritten atomically. The layout and every field are documented in docs/recor
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
 import tempfile
@@ -39,10 +41,23 @@ def atomic_write_text(path: Path, text: str) -> None:
             os.fsync(fh.fileno())
         os.chmod(tmp, _file_mode(path))  # mkstemp creates 0600; give the file normal permissions
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.errno is not None and exc.filename in (None, tmp):
+            exc.filename = str(path)  # a full disk names the file it could not write, not a temporary name
         raise
     _fsync_dir(path.parent)
+
+
+def write_failure(exc: OSError) -> str:
+    """'No space left on device (ENOSPC)': an OSError's reason, with the errno name a search finds."""
+    name = errno.errorcode.get(exc.errno or 0)
+    reason = exc.strerror or str(exc)
+    return f"{reason} ({name})" if name else reason
+
+
+# Disk space a RunWriter sets aside while it writes (see RunWriter._make_reserve): room for the final run.json.
+RESERVE_BYTES = 1 << 20
 
 
 def _file_mode(path: Path) -> int:
@@ -110,16 +125,38 @@ class RunWriter:
         self._finished = False
         self._rewrite = False  # extend() added predictions that samples.jsonl does not hold yet
         self._run_path, self._samples_path = self.run_dir / run_file, self.run_dir / samples_file
+        self._reserve = self.run_dir / f".{run_file}.reserve"
         self.run_dir.mkdir(parents=True, exist_ok=True)
         record.status = "running"
         record.run_id = record.run_id or self.run_dir.name
         self._write_record()
         if existing is not None:
-            atomic_write_text(self._samples_path, "".join(dumps(p.to_dict()) + "\n" for p in self.predictions))
+            try:
+                atomic_write_text(self._samples_path, "".join(dumps(p.to_dict()) + "\n" for p in self.predictions))
+            except OSError as exc:
+                raise OutputError(f"{self._samples_path}: cannot write: {write_failure(exc)}") from None
         self._samples = open(self._samples_path, "a", encoding="utf-8")  # noqa: SIM115 (closed in finish)
+        self._make_reserve()
+
+    def _make_reserve(self) -> None:
+        """Set aside RESERVE_BYTES of disk: when the disk fills up during the run, giving them back lets the final
+        run.json (`failed`, with the reason) be written. Best effort: a disk already full fails at the next write."""
+        try:
+            fd = os.open(self._reserve, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        except OSError:
+            return
+        try:
+            os.posix_fallocate(fd, 0, RESERVE_BYTES)
+        except (OSError, AttributeError):  # no room, or a platform without posix_fallocate
+            self._reserve.unlink(missing_ok=True)
+        finally:
+            os.close(fd)
 
     def _write_record(self) -> None:
-        atomic_write_text(self._run_path, dumps(self.record.to_dict(), indent=2) + "\n")
+        try:
+            atomic_write_text(self._run_path, dumps(self.record.to_dict(), indent=2) + "\n")
+        except OSError as exc:
+            raise OutputError(f"{self._run_path}: cannot write: {write_failure(exc)}") from None
 
     def extend(self, predictions: Iterable[Prediction]) -> None:
         """Predictions written elsewhere (the other ranks' shard files): finish() writes them into samples.jsonl."""
@@ -127,11 +164,28 @@ class RunWriter:
         self._rewrite = True
 
     def add(self, prediction: Prediction) -> None:
+        """Append one line and fsync it (a SIGKILL after this still leaves the sample on disk). A write that fails
+        (disk full, permissions, a read-only filesystem) is cut off, so every line before it stays whole, and raises
+        OutputError naming the file; leaving the `with` block then records the run as `failed` with that reason."""
         if self._finished:
             raise RuntimeError("RunWriter.add after finish")
-        self._samples.write(dumps(prediction.to_dict()) + "\n")
-        self._samples.flush()
-        os.fsync(self._samples.fileno())  # a SIGKILL after this line still leaves the sample on disk
+        data = memoryview((dumps(prediction.to_dict()) + "\n").encode("utf-8"))
+        fd = self._samples.fileno()  # written through, never buffered: nothing is left to write out later
+        end = None
+        try:
+            end = os.lseek(fd, 0, os.SEEK_END)
+            while data:
+                data = data[os.write(fd, data) :]
+            os.fsync(fd)
+        except OSError as exc:
+            if end is not None:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, end)  # no torn line: the file holds exactly the samples written before
+            raise OutputError(
+                f"{self._samples_path}: cannot write sample {prediction.suite}/{prediction.sample_id}:"
+                f" {write_failure(exc)}; the {len(self.predictions)} sample(s) written before are kept"
+                " (`evalkit runs --unfinished` says how to resume)"
+            ) from None
         self.predictions.append(prediction)
 
     def finish(
@@ -147,7 +201,11 @@ class RunWriter:
         if close_error is None and (order or self._rewrite):
             close_error = self._reorder(order or {})
         if close_error is not None and status == "complete":
-            status, error = "failed", f"OSError: {close_error}"
+            status, error = "failed", f"OSError: {self._samples_path}: {close_error.strerror or close_error}"
+        if status == "complete" and order is not None:
+            incomplete = selection_problem(self.predictions, order)
+            if incomplete:  # "complete" means every selected sample exactly once: never claim it otherwise
+                status, error = "failed", incomplete
         self._record_final(performance, status, error)
         if close_error is not None:
             raise OutputError(f"{self._samples_path}: {close_error}")
@@ -174,6 +232,7 @@ class RunWriter:
         return None
 
     def _record_final(self, performance: dict, status: str, error: str | None) -> None:
+        self._reserve.unlink(missing_ok=True)  # its room is for this write, should the disk be full
         rec = self.record
         rec.status = status
         rec.error = error
@@ -199,12 +258,47 @@ class RunWriter:
             self.finish(perf)  # the runner forgot finish(): record what we have as complete
             return False
         self._close_samples()  # the exception in flight says what went wrong; a close error must not hide it
-        if issubclass(exc_type, KeyboardInterrupt):
-            # "KeyboardInterrupt", or the signal's name (SIGINT / SIGTERM) from evalkit.run.interrupt
-            self._record_final(perf, "interrupted", str(exc) or exc_type.__name__)
-        else:
-            self._record_final(perf, "failed", f"{exc_type.__name__}: {exc}")
+        try:
+            if issubclass(exc_type, KeyboardInterrupt):
+                # "KeyboardInterrupt", or the signal's name (SIGINT / SIGTERM) from evalkit.run.interrupt
+                self._record_final(perf, "interrupted", str(exc) or exc_type.__name__)
+            else:
+                self._record_final(perf, "failed", f"{exc_type.__name__}: {exc}")
+        except OutputError as record_exc:
+            if issubclass(exc_type, KeyboardInterrupt):
+                raise  # the stop is reported either way; its status could not be written
+            # Both reasons in one line: why the run stopped, and that run.json could not say so (it is left
+            # `running`, which `evalkit runs` shows as killed and resume=DIR continues).
+            raise OutputError(f"{exc}; and the run could not be recorded as failed: {record_exc}") from exc
         return False  # never swallow the exception
+
+
+def selection_problem(
+    predictions: Iterable[Prediction], selected: Iterable[tuple[str, str]], limit: int = 5
+) -> str | None:
+    """Why `predictions` are not every selected (suite, sample_id) exactly once, naming the ids; None when they are."""
+    wanted = set(selected)
+    seen: set[tuple[str, str]] = set()
+    repeated: list[tuple[str, str]] = []
+    for p in predictions:
+        key = (p.suite, p.sample_id)
+        if key in seen and key not in repeated:
+            repeated.append(key)
+        seen.add(key)
+
+    def ids(keys) -> str:
+        keys = list(keys)
+        more = f" and {len(keys) - limit} more" if len(keys) > limit else ""
+        return ", ".join(f"{suite}/{sample_id}" for suite, sample_id in keys[:limit]) + more
+
+    parts = []
+    if repeated:
+        parts.append(f"recorded more than once: {ids(repeated)}")
+    if wanted - seen:
+        parts.append(f"selected but not recorded: {ids(sorted(wanted - seen))}")
+    if seen - wanted:
+        parts.append(f"recorded but not selected: {ids(sorted(seen - wanted))}")
+    return "incomplete record: " + "; ".join(parts) if parts else None
 
 
 def write_skipped_run(run_dir: Path, record: RunRecord, reason: str) -> RunRecord:

@@ -135,7 +135,8 @@ class RunView:
     def evidence_problems(self) -> list[tuple[str | None, str]]:
         """Why this run or baseline cannot serve as evidence: (suite or None for the whole run, one-line reason).
 
-        Empty when it is `complete`, holds samples, and holds every sample its suites have at its limit.
+        Empty when it is `complete`, holds samples, and holds every sample its suites have at its limit exactly once:
+        counted by sample id, so a sample recorded twice neither stands in for a missing one nor counts twice.
         """
         rec = self.record
         if rec.status != "complete":
@@ -144,11 +145,11 @@ class RunView:
         if not self.samples:
             return [(None, f"{self.label}: holds no samples")]
         problems: list[tuple[str | None, str]] = []
-        counts: dict[str, int] = {}
-        for p in self.samples:
-            counts[p.suite] = counts.get(p.suite, 0) + 1
-        for suite in sorted(set(rec.suites) | set(counts)):
-            expected, have = self.expected_samples(suite), counts.get(suite, 0)
+        ids = distinct_ids(self.samples)
+        for suite, repeated in duplicate_ids(self.samples).items():
+            problems.append((suite, f"{self.label}: {describe_duplicates(suite, repeated)}"))
+        for suite in sorted(set(rec.suites) | set(ids)):
+            expected, have = self.expected_samples(suite), len(ids.get(suite, ()))
             if expected is None and suite not in rec.suites:
                 problems.append((suite, f"{self.label}: samples of suite {suite!r}, which the run does not list"))
             elif expected is not None and have < expected:
@@ -157,6 +158,33 @@ class RunView:
                     (suite, f"{self.label}: partial: {have} of the {expected} samples of suite {suite!r}{at}")
                 )
         return problems
+
+
+def distinct_ids(samples: list[Prediction]) -> dict[str, set[str]]:
+    """suite -> the distinct sample ids recorded for it."""
+    ids: dict[str, set[str]] = {}
+    for p in samples:
+        ids.setdefault(p.suite, set()).add(p.sample_id)
+    return ids
+
+
+def duplicate_ids(samples: list[Prediction]) -> dict[str, list[str]]:
+    """suite -> the sample ids recorded more than once (in order of first repeat); only suites that have any."""
+    seen: set[tuple[str, str]] = set()
+    out: dict[str, list[str]] = {}
+    for p in samples:
+        key = (p.suite, p.sample_id)
+        if key in seen and p.sample_id not in out.get(p.suite, []):
+            out.setdefault(p.suite, []).append(p.sample_id)
+        seen.add(key)
+    return out
+
+
+def describe_duplicates(suite: str, repeated: list[str], limit: int = 5) -> str:
+    listed = ", ".join(repr(i) for i in repeated[:limit]) + (
+        f" and {len(repeated) - limit} more" if len(repeated) > limit else ""
+    )
+    return f"sample(s) of suite {suite!r} recorded more than once: {listed} (each sample must appear exactly once)"
 
 
 def estimate(d: dict | None) -> Estimate | None:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from evalkit.errors import EvalkitError
-from evalkit.gates import describe_setting_diff, setting_diff
+from evalkit.gates import describe_setting_diff, other_model, setting_diff
 from evalkit.records import Prediction
 from evalkit.records.facts import memory_key
 from evalkit.reports.baseline import load_run_or_baseline
@@ -326,6 +326,12 @@ def _problems(
     return problems
 
 
+def _model_problems(ref: RunView, cand: RunView, allow_other_model: bool) -> list[tuple[str | None, str]]:
+    """A reference of another model or revision judges nothing about this one, unless asked to (allow_other_model)."""
+    differs = None if allow_other_model else other_model(ref.setting, cand.setting, f"the reference {ref.label}")
+    return [(None, f"{differs} (--allow-other-model compares them anyway)")] if differs else []
+
+
 def _perf_failures(
     ref: RunView, cand: RunView, max_latency_ratio: float | None, max_memory_ratio: float | None
 ) -> list[str]:
@@ -401,6 +407,7 @@ def compare_views(
     fail_on_new_errors: bool = True,
     max_latency_ratio: float | None = None,
     max_memory_ratio: float | None = None,
+    allow_other_model: bool = False,
 ) -> Comparison:
     _check_number("threshold", threshold, positive=False)
     _check_number("max_latency_ratio", max_latency_ratio, positive=True)
@@ -423,7 +430,8 @@ def compare_views(
                 perf=_perf(reference, cand),
                 notes=notes,
                 fail_on_new_errors=fail_on_new_errors,
-                problems=_problems(reference, cand, diffs, bool(metrics)),
+                problems=_problems(reference, cand, diffs, bool(metrics))
+                + _model_problems(reference, cand, allow_other_model),
                 perf_failures=_perf_failures(reference, cand, max_latency_ratio, max_memory_ratio),
                 same_score_answers=same_score,
             )
@@ -439,6 +447,7 @@ def compare(
     fail_on_new_errors: bool = True,
     max_latency_ratio: float | None = None,
     max_memory_ratio: float | None = None,
+    allow_other_model: bool = False,
 ) -> Comparison:
     """Compare paths[0] (run dir or baseline file) with each of paths[1:]."""
     if len(paths) < 2:
@@ -453,4 +462,5 @@ def compare(
         fail_on_new_errors=fail_on_new_errors,
         max_latency_ratio=max_latency_ratio,
         max_memory_ratio=max_memory_ratio,
+        allow_other_model=allow_other_model,
     )

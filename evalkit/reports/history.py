@@ -127,7 +127,16 @@ def _views(model: str, runs_root: Path, baselines_root: Path) -> list[RunView]:
             continue
         if view.setting.get("model") == model:
             views.append(view)
-    return views
+    return [v for v in views if _is_evidence(v)]
+
+
+def _is_evidence(view: RunView) -> bool:
+    """A point of the history is a run (or baseline) holding each of its samples exactly once: one recorded twice or
+    missing would move its score for no reason of the model's. Anything else is skipped with one line."""
+    problems = view.evidence_problems()
+    if problems:
+        warnings.warn(f"history: skipping {view.path}: {problems[0][1]}", RecordWarning, stacklevel=3)
+    return not problems
 
 
 def history_table(

@@ -87,17 +87,18 @@ def thumbnail(path: str) -> str:
 @functools.lru_cache(maxsize=256)  # the same image often appears in several samples; keyed on mtime too
 def _thumbnail(path: str, _mtime: int | None) -> str:
     try:
-        from PIL import Image  # only the HTML report needs Pillow
+        # The model's own decode (its 16-bit scaling, transparency over white, pixel limit): the thumbnail shows
+        # what the model saw, not what a plain convert("RGB") makes of the file. Imported here: it needs torch.
+        from evalkit.phi3v.images import load_image
 
-        with Image.open(path) as im:
-            im = im.convert("RGB")
-            im.thumbnail((THUMB_SIDE, THUMB_SIDE))
-            buf = io.BytesIO()
-            im.save(buf, format="JPEG", quality=80)
+        im = load_image(path)
+        im.thumbnail((THUMB_SIDE, THUMB_SIDE))
+        buf = io.BytesIO()
+        im.save(buf, format="JPEG", quality=80)
         uri = "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
         return f"<img alt='{esc(Path(path).name)}' title='{esc(path)}' src='{uri}'>"
-    except Exception as exc:  # any unreadable image becomes a placeholder, never a failed report
-        reason = "image not found" if isinstance(exc, FileNotFoundError) else "image unreadable"
+    except Exception:  # any unreadable image becomes a placeholder, never a failed report
+        reason = "image not found" if not os.path.lexists(path) else "image unreadable"
         return f"<div class='missing' title='{esc(path)}'>{reason}:<br>{esc(Path(path).name)}</div>"
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import torch
 from PIL import Image
 
-from evalkit.errors import EvalkitError
+from evalkit.errors import ConfigError, EvalkitError
 from evalkit.phi3v.images import hd_size, load_image, tokens_per_image
 from evalkit.phi3v.processing import Phi3VProcessor
 from evalkit.run.items import Item
@@ -81,6 +81,30 @@ def estimate_prompt_tokens(processor: Phi3VProcessor, item: Item) -> int:
         return len(processor.encode_prompt(item.prompt, counts))
     except EvalkitError:
         return sum(counts)
+
+
+def check_context(processor: Phi3VProcessor, context: int | None, items: Sequence[Item], fixed: bool) -> None:
+    """Refuse (ConfigError, one line naming the sample) an item whose prompt and answer budget together exceed the
+    model's context (`context`: max_position_embeddings): the model was never trained on positions past it, so the
+    answer would be silently wrong (or cut short). `fixed`: the budget is runtime.max_new_tokens, not the sample's
+    own. Checked after loading, before anything is generated or recorded."""
+    if not isinstance(context, int):
+        return
+    per_image = (processor.num_crops + 1) * (processor.tokens_per_crop + 12) + 1  # rows * cols <= num_crops
+    for item in items:
+        # A cheap upper bound first (a token per UTF-8 byte, twice over; every image at its most crops): the exact
+        # count opens each image and tokenizes, so it is spent only on an item that might not fit.
+        bound = 2 * len(item.prompt.encode("utf-8")) + 16 + per_image * len(item.sample.images)
+        if bound + item.budget <= context:
+            continue
+        prompt = estimate_prompt_tokens(processor, item)
+        if prompt + item.budget > context:
+            given = "runtime.max_new_tokens" if fixed else "its budget"
+            raise ConfigError(
+                f"sample {item.suite}/{item.id}: its prompt of {prompt:,} tokens and {given} of"
+                f" {item.budget:,} new tokens exceed the model's context of {context:,} tokens"
+                " (max_position_embeddings); lower runtime.max_new_tokens or runtime.num_crops"
+            )
 
 
 def plan_batches(items: Sequence, size: int, lengths: Sequence[int] | None = None) -> list[list]:

@@ -1,10 +1,12 @@
 """Graceful stop on SIGINT / SIGTERM: the batch being answered is finished, then the run stops as `interrupted`.
 
-The CLI installs the handlers (`handle_signals`); the runner calls `check()` between batches. The first signal is
-only noted (and said so on stderr); the next `check()` raises `Interrupted`, which the run writer records as
+The entry points install the handlers (`handle_signals`) before anything slow is imported (evalkit/__main__.py);
+the runner calls `check()` between batches. While a run answers its batches (`answering_batches`) the first signal
+is only noted (and said so on stderr); the next `check()` raises `Interrupted`, which the run writer records as
 `interrupted` and the CLI turns into one line and exit code 130 / 143. A second signal stops at once: it raises
-`Interrupted` wherever the main thread is (the writer still records the status). Without the handlers (library
-use, pytest) nothing changes: Ctrl-C raises KeyboardInterrupt as usual.
+`Interrupted` wherever the main thread is (the writer still records the status). Outside the batches (start-up,
+imports, model loading) there is nothing to finish: the first signal raises `Interrupted` at once, one line, the
+same exit codes. Without the handlers (library use, pytest) nothing changes: Ctrl-C raises KeyboardInterrupt.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ class Interrupted(KeyboardInterrupt):
 class _State:
     pending: int | None = None  # the first signal received, not yet acted on
     received_at = 0.0  # time.monotonic() of the first signal
+    answering = False  # a run is answering batches (`answering_batches`): the first signal lets the batch finish
 
 
 # Under torchrun a Ctrl-C reaches every worker twice: from the terminal (the workers share its process group) and
@@ -55,6 +58,11 @@ LAUNCHER_ECHO_S = 2.0
 
 
 def _handler(signum: int, _frame) -> None:
+    if _State.pending is None and not _State.answering:
+        # Start-up (imports, config, model loading) or between runs: no batch to finish, so stop now; the CLI says
+        # it in one line. Noted first, so that torchrun's forwarded copy of this signal is recognised as one.
+        _State.pending, _State.received_at = signum, time.monotonic()
+        raise Interrupted(signum)
     if _State.pending is None:
         _State.pending, _State.received_at = signum, time.monotonic()
         key = "Ctrl-C" if signum == signal.SIGINT else "the signal"
@@ -80,6 +88,17 @@ def check() -> None:
     """Raise Interrupted if a signal arrived since the handlers were installed (call between batches)."""
     if _State.pending is not None:
         raise Interrupted(_State.pending)
+
+
+@contextlib.contextmanager
+def answering_batches() -> Iterator[None]:
+    """Around a run's batches: a first signal is noted and the batch in progress finishes (`check()` stops after it).
+    Outside, the handlers stop at once."""
+    _State.answering = True
+    try:
+        yield
+    finally:
+        _State.answering = False
 
 
 @contextlib.contextmanager

@@ -1,4 +1,4 @@
-"""Continue an unfinished run in its own directory (`python -m evalkit resume=RUN_DIR`) and list runs (`evalkit runs`).
+"""Continue an unfinished run in its own directory (`python -m evalkit resume=RUN_DIR`).
 
 Resuming reloads the run's resolved config from run.json and refuses, with one line and exit code 2 before any model
 is loaded, when what the answers depend on changed since the run started: the code (evalkit's version, git commit
@@ -12,6 +12,7 @@ torchrun the samples left are sharded over the ranks of the new job, whatever th
 from __future__ import annotations
 
 import os
+import shlex
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -20,6 +21,7 @@ from evalkit.config.overrides import hydra_one_line, override_key
 from evalkit.config.settings import EvalConfig
 from evalkit.errors import ConfigError, EvalkitError
 from evalkit.records import RUN_FILE, Prediction, RunRecord, read_record
+from evalkit.records.lock import RunLock, lock_run_dir
 
 # What may go with resume=: everything else is the run's recorded config.
 RESUME_OPTIONS = ("resume", "resume_force", "progress", "reports")
@@ -36,6 +38,7 @@ class ResumePoint:
     config_dict: dict
     done: list[Prediction]  # the answered samples it keeps
     forced: list[str] = field(default_factory=list)  # differences resume_force=true accepted
+    lock: RunLock | None = None  # the run directory, held from the checks to the end of the run (rank 0)
 
 
 def requested(argv: list[str]) -> bool:
@@ -154,12 +157,24 @@ def weight_differences(record: RunRecord, cfg: EvalConfig) -> list[str]:
 
 
 def prepare(run_dir: Path, force: bool = False, overrides: dict | None = None) -> ResumePoint:
-    """Check that `run_dir` can be continued here; ConfigError (one line, exit 2) if not."""
-    from evalkit.run.shard_files import collect
-
+    """Check that `run_dir` can be continued here and take it (`ResumePoint.lock`); ConfigError or RunDirLocked
+    (one line, exit 2) if not."""
     run_dir = Path(run_dir)
     if not (run_dir / RUN_FILE).is_file():
         raise ConfigError(f"resume={run_dir}: not a run directory (no {RUN_FILE})")
+    # Taken before the run is read: of several resumes started at the same moment one proceeds, the others are
+    # refused here naming it (each would otherwise answer every remaining sample into the same files).
+    lock = lock_run_dir(run_dir, f"resume={run_dir}")
+    try:
+        return _prepare(run_dir, force, overrides, lock)
+    except BaseException:
+        lock.release()
+        raise
+
+
+def _prepare(run_dir: Path, force: bool, overrides: dict | None, lock: RunLock) -> ResumePoint:
+    from evalkit.run.shard_files import collect
+
     record = read_record(run_dir / RUN_FILE)
     if record.status not in UNFINISHED:
         raise ConfigError(f"resume={run_dir}: the run is {record.status}; there is nothing to resume")
@@ -175,9 +190,11 @@ def prepare(run_dir: Path, force: bool = False, overrides: dict | None = None) -
             "(resume_force=true continues anyway)"
         )
     done = [p for p in collect(run_dir) if not p.failed]
-    return ResumePoint(run_dir, record, cfg, dict(record.config), done, differences)
+    return ResumePoint(run_dir, record, cfg, dict(record.config), done, differences, lock)
 
 
 def resume_command(run_dir: Path, world_size: int = 1) -> str:
+    """The command that continues `run_dir`, shell-quoted: pasted, it runs evalkit and nothing else, whatever the
+    directory's name holds (spaces, `;`, `$(...)`)."""
     launcher = f"torchrun --nproc-per-node={world_size} -m evalkit" if world_size > 1 else "python -m evalkit"
-    return f"{launcher} resume={run_dir}"
+    return f"{launcher} {shlex.quote(f'resume={run_dir}')}"

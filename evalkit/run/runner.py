@@ -35,9 +35,10 @@ from evalkit.records import (
     utc_now,
     write_skipped_run,
 )
+from evalkit.records.lock import lock_run_dir
 from evalkit.reports import write_run_reports
 from evalkit.run import distributed, interrupt, sharded_run
-from evalkit.run.batching import estimate_prompt_tokens
+from evalkit.run.batching import check_context, estimate_prompt_tokens
 from evalkit.run.evaluation import RunState, check_images, evaluate, plan, predict, warm_up
 from evalkit.run.items import Item, make_items
 from evalkit.run.measure import MemoryTracker, release_memory
@@ -134,7 +135,7 @@ def _evaluate(cfg: EvalConfig, loaded: LoadedModel, batches, state: RunState, wr
     """Warm up, then answer `batches` into `writer` (each prediction also appended to `new`), stopping between
     batches on a pending signal. Returns the memory figures of the evaluation."""
     rt = cfg.runtime
-    with MemoryTracker(loaded.device) as memory:
+    with MemoryTracker(loaded.device) as memory, interrupt.answering_batches():  # a first signal finishes the batch
         warm_up(loaded, batches, rt)
         interrupt.check()
         bars: dict[str, tqdm] = {}
@@ -173,12 +174,11 @@ def shard(loaded: LoadedModel, items: Sequence[Item], dist: distributed.Dist) ->
     return [item for item, r in zip(items, ranks, strict=True) if r == dist.rank]
 
 
-def plan_run(cfg: EvalConfig, loaded: LoadedModel, suites: Sequence[Suite], done, dist) -> list[list[Item]]:
-    """This process's batches: the selected samples not answered yet (`done`: kept from earlier attempts), as
-    items (prompt and budget made once), sharded over the ranks, batched per suite."""
+def plan_run(cfg: EvalConfig, loaded: LoadedModel, suites: Sequence[Suite], items, done, dist) -> list[list[Item]]:
+    """This process's batches: the items not answered yet (`done`: kept from earlier attempts), sharded over the
+    ranks, batched per suite."""
     kept = {(p.suite, p.sample_id) for p in done}
-    todo = [s for s in selected_samples(suites, cfg.limit) if (s.suite, s.id) not in kept]
-    mine = shard(loaded, make_items(loaded.processor, todo, cfg.runtime), dist)
+    mine = shard(loaded, [item for item in items if (item.suite, item.id) not in kept], dist)
     return [b for suite in suites for b in plan(loaded, [i for i in mine if i.suite == suite.name], cfg.runtime)]
 
 
@@ -200,6 +200,18 @@ def _describe(record: RunRecord, loaded: LoadedModel, rt: RuntimeConfig, dist: d
     if dist.enabled:
         where = dist.gather({"rank": dist.rank, "host": distributed.host(), "device": str(loaded.device)})
         record.provenance["distributed"] = {"world_size": dist.world_size, "ranks": where}
+
+
+@contextlib.contextmanager
+def _owned(run_dir: Path, resume, dist: distributed.Dist):
+    """Hold the run directory's lock (evalkit/records/lock.py) for the whole run: a resume took it in its checks,
+    a new run takes it here. Under torchrun rank 0 holds it for the job (the other ranks write only their shards)."""
+    lock = resume.lock if resume is not None else lock_run_dir(run_dir) if dist.is_main else None
+    try:
+        yield
+    finally:
+        if lock is not None:
+            lock.release()
 
 
 def _begin_attempt(record: RunRecord, dist: distributed.Dist, resume, kept: int) -> None:
@@ -241,39 +253,48 @@ def run(
             raise
         return _skipped(cfg, dist, record, exc)
     interrupt.check()  # stopped while loading: nothing was evaluated, no run directory is made
+    # One Item per selected sample (prompt and budget made once), checked against the model's context before any
+    # record exists.
+    items = make_items(loaded.processor, selected_samples(suites, cfg.limit), cfg.runtime)
+    context = getattr(loaded.model.config, "max_position_embeddings", None)
+    check_context(loaded.processor, context, items, fixed=cfg.runtime.max_new_tokens is not None)
     # After the load: a failed load leaves no empty directory.
     run_dir = resume.run_dir if resume is not None else _run_dir(cfg, dist)
-    rt = cfg.runtime
-    _describe(record, loaded, rt, dist)
-    done = list(resume.done) if resume is not None else []
-    _begin_attempt(record, dist, resume, len(done))
-    torch.manual_seed(rt.seed)
-    batches = plan_run(cfg, loaded, suites, done, dist)
-    release_memory(loaded.device)  # what earlier settings of this process left must not count as this one's peak
-    base = 1 + max((p.batch_id for p in done if p.batch_id is not None), default=-1)
-    state = RunState(base=base, stride=dist.world_size, offset=dist.rank)
-    order = {(s.suite, s.id): i for i, s in enumerate(selected_samples(suites, cfg.limit))}
-    new: list[Prediction] = []
-    show = cfg.progress and dist.is_main
+    with _owned(run_dir, resume, dist):  # one process at a time writes a run directory
+        rt = cfg.runtime
+        _describe(record, loaded, rt, dist)
+        done = list(resume.done) if resume is not None else []
+        _begin_attempt(record, dist, resume, len(done))
+        torch.manual_seed(rt.seed)
+        batches = plan_run(cfg, loaded, suites, items, done, dist)
+        release_memory(loaded.device)  # what earlier settings of this process left must not count as this one's peak
+        base = 1 + max((p.batch_id for p in done if p.batch_id is not None), default=-1)
+        state = RunState(base=base, stride=dist.world_size, offset=dist.rank)
+        order = {(item.suite, item.id): i for i, item in enumerate(items)}
+        new: list[Prediction] = []
+        show = cfg.progress and dist.is_main
 
-    def evaluate_into(writer) -> dict:
-        """Answer this process's batches into `writer`; returns its own performance."""
-        memory = _evaluate(cfg, loaded, batches, state, writer, new, show)
-        return _performance(new, new, loaded, rt, state, memory)
+        def evaluate_into(writer) -> dict:
+            """Answer this process's batches into `writer`; returns its own performance."""
+            memory = _evaluate(cfg, loaded, batches, state, writer, new, show)
+            return _performance(new, new, loaded, rt, state, memory)
 
-    if dist.enabled:
-        job = sharded_run.ShardedJob(cfg, dist, run_dir, record, done, order, str(loaded.device))
-        record = job.run(evaluate_into, lambda: new, lambda: state.figures, extra=_extra(rt),
-                         roofline=lambda figures: _roofline(loaded, rt, figures),
-                         loop=lambda: state.loop_figures(rt.mode, new))  # fmt: skip
+        if dist.enabled:
+            job = sharded_run.ShardedJob(cfg, dist, run_dir, record, done, order, str(loaded.device))
+            record = job.run(evaluate_into, lambda: new, lambda: state.figures, extra=_extra(rt),
+                             roofline=lambda figures: _roofline(loaded, rt, figures),
+                             loop=lambda: state.loop_figures(rt.mode, new))  # fmt: skip
+            return RunResult(run_dir, record)
+        with (
+            _reports_when_stopped(cfg, run_dir),
+            RunWriter(run_dir, record, existing=done if resume else None) as writer,
+        ):
+            memory = _evaluate(cfg, loaded, batches, state, writer, new, show)
+            performance = _performance(writer.predictions, new, loaded, rt, state, memory)
+            record = writer.finish(performance, order=order)
+        if cfg.reports:
+            write_run_reports(run_dir)
         return RunResult(run_dir, record)
-    with _reports_when_stopped(cfg, run_dir), RunWriter(run_dir, record, existing=done if resume else None) as writer:
-        memory = _evaluate(cfg, loaded, batches, state, writer, new, show)
-        performance = _performance(writer.predictions, new, loaded, rt, state, memory)
-        record = writer.finish(performance, order=order)
-    if cfg.reports:
-        write_run_reports(run_dir)
-    return RunResult(run_dir, record)
 
 
 def selected_samples(suites: Sequence[Suite], limit: int | None) -> list[Sample]:

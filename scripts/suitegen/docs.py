@@ -237,8 +237,9 @@ image, and:
   refused (the files would be read, hashed and embedded in reports).
 - **At most 100,000,000 pixels per image** (e.g. 10,000 x 10,000), checked on the header before anything is
   decoded, so a decompression bomb is one line, not a crash.
-- **Questions are plain text**: special-token syntax such as `<|image_1|>`, `<|image|>`, `<|end|>` or
-  `<|user|>` is refused; the harness writes the image tags and the chat format itself.
+- **Questions and options are plain text**: special-token syntax such as `<|image_1|>`, `<|image|>`, `<|end|>`,
+  `<|user|>`, `<s>` or `</s>` is refused in the question and in every choice (and, for `hf:` / `tsv:` benchmarks,
+  in the hint); the harness writes the image tags and the chat format itself.
 - **Suite names are unique in a run**: the same suite listed twice, or two directories whose `suite.json` give
   the same `name`, are refused (samples are keyed by suite name and id).
 
