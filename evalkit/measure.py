@@ -56,6 +56,9 @@ class _Mark:
         return (later.t - self.t) * 1000.0
 
 
+Mark = _Mark  # public name for code that times its own phases (evalkit.phi3v.decode)
+
+
 def synchronize(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
