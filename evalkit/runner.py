@@ -24,6 +24,7 @@ from evalkit import distributed, interrupt, scaleout
 from evalkit.answering import RunState, check_images, evaluate, plan, predict, warm_up
 from evalkit.errors import EvalkitError, OutputError, UnsupportedSettingError
 from evalkit.measure import MemoryTracker, release_memory
+from evalkit.phi3v.decode import decoder_for
 from evalkit.phi3v.hub import weights_fingerprint
 from evalkit.phi3v.loading import load_model
 from evalkit.phi3v.processing import Phi3VProcessor
@@ -149,6 +150,7 @@ def _performance(everything, new, loaded: LoadedModel, runtime: RuntimeConfig, s
     """`performance` over `everything` (a resumed run's earlier samples included); the loop, load time and memory
     are this process's (`new`: what it answered)."""
     extra = {**_extra(runtime), "harness": _harness(runtime, state, new)}
+    extra["decode"] = decoder_for(loaded.model, graph=runtime.compile).stats(since=state.decode_start)
     rooftop = _roofline(loaded, runtime, state.figures)
     if rooftop is not None:
         extra["roofline"] = rooftop
@@ -276,6 +278,7 @@ def run(
     release_memory(loaded.device)  # what earlier settings of this process left must not count as this one's peak
     base = 1 + max((p.batch_id for p in done if p.batch_id is not None), default=-1)
     state = RunState(base=base, stride=dist.world_size, offset=dist.rank)
+    state.decode_start = decoder_for(loaded.model, graph=rt.compile).stats()  # a reused model's counts so far
     order = {(s.suite, s.id): i for i, s in enumerate(samples)}
     new: list[Prediction] = []
     show = cfg.progress and dist.is_main

@@ -11,6 +11,7 @@ import torch
 from evalkit.errors import UnsupportedSettingError
 from evalkit.phi3v.attention import compile_unsupported_reason
 from evalkit.phi3v.checkpoints import cached_checkpoint
+from evalkit.phi3v.decode import graph_unsupported_reason
 from evalkit.phi3v.hub import ModelSource, resolve_model
 from evalkit.phi3v.loading import check_setting, resolve_device, resolve_dtype
 from evalkit.settings import ModelConfig, RuntimeConfig
@@ -33,7 +34,7 @@ def check_runtime(runtime: RuntimeConfig) -> torch.device:
     """Raise UnsupportedSettingError if this machine cannot run the setting; nothing is loaded."""
     device = resolve_device(runtime.device)
     check_setting(runtime.attn, resolve_dtype(runtime.dtype), device, masked=needs_mask(runtime))
-    reason = compile_unsupported_reason(device) if runtime.compile else None
+    reason = (compile_unsupported_reason(device) or graph_unsupported_reason(runtime.attn)) if runtime.compile else None
     if reason:
         raise UnsupportedSettingError(f"runtime.compile=true: {reason}")
     return device

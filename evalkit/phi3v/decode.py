@@ -46,6 +46,15 @@ GRAPH_ATTENTION = ("eager", "sdpa", "sdpa_only_fa2", "sdpa_only_efficient", "sdp
 MAX_POOLED = 4  # cache allocations kept per decoder (least recently used dropped first)
 
 
+def graph_unsupported_reason(attn: str) -> str | None:
+    """Why the compiled decode step cannot run with evalkit attention setting `attn`, or None."""
+    from evalkit.phi3v.attention import implementation
+
+    if implementation(attn) in GRAPH_ATTENTION:
+        return None
+    return f"the compiled decode step runs with eager, sdpa and sdpa_* attention; {attn} builds its mask on the host"
+
+
 def capacity_for(tokens: int) -> int:
     return -(-tokens // CAPACITY_STEP) * CAPACITY_STEP
 
@@ -160,8 +169,8 @@ class GreedyDecoder:
         impl = model.config._attn_implementation
         if graph and impl not in GRAPH_ATTENTION:
             raise UnsupportedSettingError(
-                f"the compiled decode step (runtime.compile) supports {', '.join(GRAPH_ATTENTION)}; the "
-                f"{impl} implementation builds its mask on the host"
+                f"runtime.compile: the compiled decode step runs with eager, sdpa and sdpa_* attention; {impl} "
+                "builds its mask on the host"
             )
         self.model = model
         self.device = model.model.embed_tokens.weight.device
@@ -176,6 +185,9 @@ class GreedyDecoder:
         self._cache_kw = "cache" if "cache" in params else "past_key_values"
         self.pool: dict[tuple[int, int], _Bucket] = {}
         self.allocations = 0  # caches allocated (a test counts them: requests of one bucket share one)
+        self.requests = 0
+        self.graphs = 0  # graphs torch.compile built while this decoder's steps ran (the first, then recompiles)
+        self.graph_breaks = 0
         self._step = self._decode_step
         if graph:
             mode = "reduce-overhead" if self.device.type == "cuda" else None
@@ -289,6 +301,7 @@ class GreedyDecoder:
 
         steps = 1
         cache.is_compileable = self.graph
+        compiled_before = dynamo_counts()
         while steps < max_new_tokens:
             # The one host read of the loop: right after the prefill, then every `finish_check_every` steps.
             if (steps - 1) % self.finish_check_every == 0 and bool(b.finished.all()):
@@ -301,8 +314,45 @@ class GreedyDecoder:
         end = Mark(device)
         synchronize(device)
         cache.is_compileable = False
+        compiled_after = dynamo_counts()
+        self.graphs += compiled_after[0] - compiled_before[0]
+        self.graph_breaks += compiled_after[1] - compiled_before[1]
+        self.requests += 1
         timing = GenerationTiming(prefill_ms=start.ms_until(prefilled), decode_ms=prefilled.ms_until(end), steps=steps)
         return DecodeOutput(_cut_at_finish(b.out[:, :steps], stops), timing, self.graph)
+
+
+    def stats(self, since: dict | None = None) -> dict:
+        """What run.json records of the decode loop (performance.decode); counts since `since` (an earlier
+        stats()) when given, so a run on a model that served earlier runs counts only its own."""
+        counts = ("cache_allocations", "requests", "graphs", "graph_breaks")
+        out = {
+            "loop": "compiled" if self.graph else "eager",
+            "cuda_graphs": self.graph and self.device.type == "cuda",
+            "finish_check_every": self.finish_check_every,
+            "capacity_step": CAPACITY_STEP,
+            "cache_allocations": self.allocations,
+            "requests": self.requests,
+            "graphs": self.graphs,
+            "graph_breaks": self.graph_breaks,
+        }
+        for key in counts:
+            out[key] -= (since or {}).get(key, 0)
+        # Every graph after the decoder's first is a recompile (a new batch/capacity bucket, or a guard that failed).
+        out["recompiles"] = self.graphs - max(1, (since or {}).get("graphs", 0)) if self.graphs else 0
+        out["recompiles"] = max(0, out["recompiles"])
+        return out
+
+
+def dynamo_counts() -> tuple[int, int]:
+    """(graphs built, graph breaks) by torch.compile in this process so far."""
+    import sys
+
+    if "torch._dynamo" not in sys.modules:
+        return 0, 0
+    from torch._dynamo.utils import counters
+
+    return int(counters["stats"]["unique_graphs"]), int(sum(counters["graph_break"].values()))
 
 
 def _cut_at_finish(tokens: torch.Tensor, stops: torch.Tensor) -> torch.Tensor:

@@ -148,6 +148,16 @@ def timing_note(view: RunView) -> str:
             "Throughput mode: preprocessing ran ahead in a background thread, so it is not part of `generate` "
             "(copy to the device + prefill + decode)."
         )
+    compiled = (perf.get("harness") or {}).get("compiled_requests") or 0
+    if compiled:
+        parts.append(
+            f"**Warning: {compiled} timed request(s) included torch.compile building a graph** (a compile or "
+            "recompile inside a timed region): their latency includes compile time; more warm-up or fewer batch "
+            "shapes avoids it."
+        )
+    breaks = (perf.get("decode") or {}).get("graph_breaks") or 0
+    if breaks:
+        parts.append(f"**Warning: the compiled decode step had {breaks} graph break(s).**")
     differ = perf.get("repeats_differ")
     if differ:
         parts.append(f"**{differ['n']} sample(s) gave different tokens in timed repeats** (a nondeterministic kernel).")
