@@ -13,9 +13,9 @@ import argparse
 import sys
 import time
 
-import torch
-
-from evalkit.errors import EXIT_SIGINT, ConfigError, EvalkitError, Parser, exit_code, one_line
+from evalkit.errors import EXIT_SIGINT, ConfigError, EvalkitError, Parser, UnsupportedSettingError, exit_code, one_line
+from evalkit.phi3v.attention import compile_unsupported_reason
+from evalkit.phi3v.decode import decoder_for, graph_unsupported_reason
 from evalkit.phi3v.loading import DTYPES, load_model, resolve_device
 from evalkit.phi3v.processing import Phi3VProcessor, build_prompt
 from evalkit.settings import ATTN_NAMES
@@ -35,6 +35,9 @@ def parse_args(argv: list[str] | None, prog: str = "python -m evalkit.generate")
     parser.add_argument(
         "--num-crops", type=int, default=None, help="default: the checkpoint's preprocessor_config.json"
     )
+    parser.add_argument(
+        "--compile", action="store_true", help="compile the decode step whole (replayed as a CUDA graph on CUDA)"
+    )
     parser.add_argument("--timing", action="store_true", help="print load and generation times to stderr")
     return parser.parse_args(argv)
 
@@ -46,19 +49,25 @@ def generate_answer(args: argparse.Namespace) -> str:
     if args.num_crops is not None and args.num_crops < 1:
         raise ConfigError(f"--num-crops must be at least 1, got {args.num_crops}")
     device = resolve_device(args.device)
+    if args.compile:
+        reason = compile_unsupported_reason(device) or graph_unsupported_reason(args.attn)
+        if reason:
+            raise UnsupportedSettingError(f"--compile: {reason}")
     start = time.perf_counter()
     model = load_model(args.model, args.revision, dtype=args.dtype, attn_implementation=args.attn, device=device)
     processor = Phi3VProcessor.from_pretrained(model.source.path, num_crops=args.num_crops)
     loaded = time.perf_counter()
     prompt = args.prompt if args.raw else build_prompt(args.prompt, len(args.image))
     inputs = {k: v.to(device) for k, v in processor(prompt, args.image or None).items()}
-    with torch.inference_mode():
-        output = model.generate(**inputs, max_new_tokens=args.max_new_tokens)
-    answer = processor.decode(output[0, inputs["input_ids"].shape[1] :])
+    # evalkit's own greedy loop, as runs use it: stops on the checkpoint's <|end|> / <|endoftext|>.
+    output = decoder_for(model, graph=args.compile).generate(**inputs, max_new_tokens=args.max_new_tokens)
+    answer = processor.decode(output.new_tokens[0])
     if args.timing:
-        n = output.shape[1] - inputs["input_ids"].shape[1]
+        t = output.timing
         print(
-            f"load {loaded - start:.2f} s, generate {time.perf_counter() - loaded:.2f} s, {n} tokens", file=sys.stderr
+            f"load {loaded - start:.2f} s, generate {time.perf_counter() - loaded:.2f} s "
+            f"(prefill {t.prefill_ms:.0f} ms, decode {t.decode_ms:.0f} ms), {output.new_tokens.shape[1]} tokens",
+            file=sys.stderr,
         )
     return answer
 

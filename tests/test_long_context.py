@@ -26,6 +26,7 @@ from torch import nn
 from transformers import DynamicCache
 
 from evalkit.phi3v import Phi3VProcessor, build_prompt, load_model
+from evalkit.phi3v.decode import GreedyDecoder
 
 NEW_TOKENS = 24
 LONGEST = 4090  # prompt tokens of the longest row: a few under 4096, so the 24 new tokens cross it
@@ -174,3 +175,12 @@ def test_generation_across_4096_tokens_follows_the_published_rule(tiny_checkpoin
     with torch.inference_mode():
         out = model.generate(**inputs, max_new_tokens=NEW_TOKENS, min_new_tokens=NEW_TOKENS)
     assert out[:, inputs["input_ids"].shape[1] :].tolist() == reference
+
+
+@pytest.mark.parametrize("batch", list(BATCHES))
+def test_decode_loop_across_4096_tokens_follows_the_published_rule(tiny_checkpoint, published, batch):
+    """evalkit's own decode loop (static cache, longrope factor chosen on the device) gives the same tokens."""
+    inputs, reference, _ = published[batch]
+    model = load_model(tiny_checkpoint, attn_implementation="sdpa")
+    out = GreedyDecoder(model).generate(**inputs, max_new_tokens=NEW_TOKENS, stop_token_ids=[])
+    assert out.new_tokens.tolist() == reference

@@ -321,7 +321,6 @@ class GreedyDecoder:
         timing = GenerationTiming(prefill_ms=start.ms_until(prefilled), decode_ms=prefilled.ms_until(end), steps=steps)
         return DecodeOutput(_cut_at_finish(b.out[:, :steps], stops), timing, self.graph)
 
-
     def stats(self, since: dict | None = None) -> dict:
         """What run.json records of the decode loop (performance.decode); counts since `since` (an earlier
         stats()) when given, so a run on a model that served earlier runs counts only its own."""
