@@ -35,6 +35,7 @@ class LoadedModel:
     device: torch.device
     load_s: float
     weights: dict  # sha256 fingerprint of the weight files
+    fingerprint_s: float | None = None  # seconds spent hashing them (0 when every hash was cached)
 
 
 @dataclass

@@ -44,7 +44,7 @@ from evalkit.records import (
 from evalkit.reports import write_run_reports
 from evalkit.request import LoadedModel, budgets, prompts_of, request_round
 from evalkit.roofline import BatchFigures, model_shape, roofline
-from evalkit.runtime import check_runtime, model_source, needs_mask
+from evalkit.runtime import check_runtime, hash_cache_file, model_source, needs_mask
 from evalkit.settings import EvalConfig, RuntimeConfig
 from evalkit.suites import Sample, Suite, resolve_suites
 
@@ -80,7 +80,10 @@ def load(cfg: EvalConfig) -> LoadedModel:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     load_s = time.perf_counter() - start
-    return LoadedModel(model, processor, source, device, load_s, weights_fingerprint(source.path))
+    start = time.perf_counter()
+    weights = weights_fingerprint(source.path, hash_cache_file(cfg.cache_dir))  # hashed once per file and mtime
+    fingerprint_s = time.perf_counter() - start
+    return LoadedModel(model, processor, source, device, load_s, weights, fingerprint_s)
 
 
 def _record(cfg: EvalConfig, suites: Sequence[Suite], config_dict: dict) -> RunRecord:
@@ -149,7 +152,7 @@ def _extra(runtime: RuntimeConfig) -> dict:
 def _performance(everything, new, loaded: LoadedModel, runtime: RuntimeConfig, state: RunState, memory) -> dict:
     """`performance` over `everything` (a resumed run's earlier samples included); the loop, load time and memory
     are this process's (`new`: what it answered)."""
-    extra = {**_extra(runtime), "harness": _harness(runtime, state, new)}
+    extra = {**_extra(runtime), "harness": _harness(runtime, state, new), "fingerprint_s": loaded.fingerprint_s}
     extra["decode"] = decoder_for(loaded.model, graph=runtime.compile).stats(since=state.decode_start)
     rooftop = _roofline(loaded, runtime, state.figures)
     if rooftop is not None:

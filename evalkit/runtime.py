@@ -25,6 +25,11 @@ def model_source(model_cfg: ModelConfig, cache_dir: str | Path) -> ModelSource:
     return ModelSource(path=path)
 
 
+def hash_cache_file(cache_dir: str | Path) -> Path:
+    """Where weight hashes are remembered across runs, by (path, size, mtime, ctime, inode) (evalkit.phi3v.hub)."""
+    return Path(cache_dir).expanduser() / "weight-sha256.json"
+
+
 def needs_mask(runtime: RuntimeConfig) -> bool:
     # Left-padded batches carry an attention mask, and so does the static cache that runtime.compile uses.
     return runtime.batch_size > 1 or runtime.compile

@@ -146,3 +146,7 @@ def test_compile_answers_as_eager_mode(tmp_path, loaded):
     assert record.setting["compile"] is True
     # The warm-up covered two prompt lengths, so no timed request paid for a compilation.
     assert record.performance["harness"]["compiled_requests"] == 0
+    decode = record.performance["decode"]
+    assert decode["loop"] == "compiled" and decode["graph_breaks"] == 0 and decode["graphs"] >= 1
+    assert decode["recompiles"] == decode["graphs"] - 1  # the decoder's first graph is not a recompile
+    assert record.performance["fingerprint_s"] >= 0 and record.performance["load_s"] > 0
