@@ -191,7 +191,10 @@ def _predictions(loaded, samples, prompts, requests: list[Request], limits, stat
     else:
         crops = 0
     prompt_tokens = [int(n) for n in prompt_lengths]
-    state.figures.append(BatchFigures(prompt_tokens, generated, crops, chosen.generation.prefill_ms, rate))
+    figures = BatchFigures(
+        prompt_tokens, generated, crops, chosen.generation.prefill_ms, rate, int(sum(image_positions)), first.kv_columns
+    )
+    state.figures.append(figures)
     return out
 
 

@@ -45,6 +45,7 @@ class Request:
     inputs: dict[str, torch.Tensor]
     new_tokens: torch.Tensor
     timing: RequestTiming
+    kv_columns: float | None = None  # KV cache columns a decode step read per row (mean; evalkit.roofline)
 
 
 def timed_request(
@@ -75,7 +76,7 @@ def timed_request(
         new_tokens = output.new_tokens.cpu()
     preprocess = tracker.last("preprocess") if prepared is None else None
     timing = RequestTiming(generation, tracker.last("total"), preprocess, compiled=compiled_graphs() > graphs)
-    return Request(cpu_inputs, new_tokens, timing)
+    return Request(cpu_inputs, new_tokens, timing, output.kv_columns)
 
 
 def prompts_of(samples: Sequence[Sample]) -> dict[str, str]:

@@ -43,7 +43,7 @@ from evalkit.records import (
 )
 from evalkit.reports import write_run_reports
 from evalkit.request import LoadedModel, budgets, prompts_of, request_round
-from evalkit.roofline import BatchFigures, model_shape, roofline
+from evalkit.roofline import BatchFigures, copy_bandwidth, model_shape, roofline
 from evalkit.runtime import check_runtime, hash_cache_file, model_source, needs_mask
 from evalkit.settings import EvalConfig, RuntimeConfig
 from evalkit.suites import Sample, Suite, resolve_suites
@@ -142,7 +142,8 @@ def _roofline(loaded: LoadedModel, runtime: RuntimeConfig, figures: list[BatchFi
         return None
     tf32 = torch.get_float32_matmul_precision() != "highest" or torch.backends.cuda.matmul.allow_tf32
     name = torch.cuda.get_device_name(loaded.device)
-    return roofline(model_shape(loaded.model), figures, name, runtime.dtype, tf32)
+    bandwidth, _how = copy_bandwidth(loaded.device)
+    return roofline(model_shape(loaded.model), figures, name, runtime.dtype, tf32, bandwidth)
 
 
 def _extra(runtime: RuntimeConfig) -> dict:

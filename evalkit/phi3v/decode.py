@@ -143,6 +143,7 @@ class DecodeOutput:
     new_tokens: torch.Tensor  # [batch, generated] on the device: cut where every row had stopped (or at the budget)
     timing: GenerationTiming
     graph: bool  # the decode steps ran compiled
+    kv_columns: float | None = None  # KV columns each decode step read per row (mean): capacity when compiled
 
 
 class _Bucket:
@@ -319,7 +320,9 @@ class GreedyDecoder:
         self.graph_breaks += compiled_after[1] - compiled_before[1]
         self.requests += 1
         timing = GenerationTiming(prefill_ms=start.ms_until(prefilled), decode_ms=prefilled.ms_until(end), steps=steps)
-        return DecodeOutput(_cut_at_finish(b.out[:, :steps], stops), timing, self.graph)
+        # What the decode steps read per row: the whole capacity (compiled), or the padded width filled so far.
+        columns = None if steps < 2 else float(cache.capacity if self.graph else width + steps / 2)
+        return DecodeOutput(_cut_at_finish(b.out[:, :steps], stops), timing, self.graph, columns)
 
     def stats(self, since: dict | None = None) -> dict:
         """What run.json records of the decode loop (performance.decode); counts since `since` (an earlier
