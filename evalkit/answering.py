@@ -76,6 +76,7 @@ class RunState:
     compiled_requests: int = 0
     figures: list[BatchFigures] = field(default_factory=list)
     decode_start: dict = field(default_factory=dict)  # the decoder's counts when the run began (runner)
+    energy: object = None  # evalkit.energy.EnergyWindow of the evaluation loop (runner)
     # Batch ids are unique within the run: rank r of N numbers its batches base + r, base + r + N, ...; a resumed
     # run starts past the ids its earlier attempts used.
     base: int = 0

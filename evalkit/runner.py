@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from evalkit import distributed, interrupt, scaleout
 from evalkit.answering import RunState, check_images, evaluate, plan, predict, warm_up
+from evalkit.energy import EnergyMeter, EnergyWindow
 from evalkit.errors import EvalkitError, OutputError, UnsupportedSettingError
 from evalkit.measure import MemoryTracker, release_memory
 from evalkit.phi3v.decode import decoder_for
@@ -155,6 +156,9 @@ def _performance(everything, new, loaded: LoadedModel, runtime: RuntimeConfig, s
     are this process's (`new`: what it answered)."""
     extra = {**_extra(runtime), "harness": _harness(runtime, state, new), "fingerprint_s": loaded.fingerprint_s}
     extra["decode"] = decoder_for(loaded.model, graph=runtime.compile).stats(since=state.decode_start)
+    ok = [p for p in new if not p.failed]
+    window = state.energy or EnergyWindow(None, None, None, None, "no evaluation loop ran")
+    extra["energy"] = window.to_dict(sum(p.tokens.get("generated", 0) for p in ok), len(ok))
     rooftop = _roofline(loaded, runtime, state.figures)
     if rooftop is not None:
         extra["roofline"] = rooftop
@@ -169,6 +173,8 @@ def _evaluate(cfg: EvalConfig, loaded: LoadedModel, batches, state: RunState, wr
         warm_up(loaded, batches, rt)
         interrupt.check()
         bars: dict[str, tqdm] = {}
+        energy = EnergyMeter(loaded.device)  # NVML on CUDA; elsewhere it records why there is no figure
+        energy.start()
         state.clock.start()
         try:
             for batch, predictions in evaluate(loaded, batches, rt, state):
@@ -187,6 +193,7 @@ def _evaluate(cfg: EvalConfig, loaded: LoadedModel, batches, state: RunState, wr
             for bar in bars.values():
                 bar.close()
         state.clock.stop()
+        state.energy = energy.stop()
     return memory.to_dict()
 
 

@@ -150,3 +150,5 @@ def test_compile_answers_as_eager_mode(tmp_path, loaded):
     assert decode["loop"] == "compiled" and decode["graph_breaks"] == 0 and decode["graphs"] >= 1
     assert decode["recompiles"] == decode["graphs"] - 1  # the decoder's first graph is not a recompile
     assert record.performance["fingerprint_s"] >= 0 and record.performance["load_s"] > 0
+    joules = record.performance["energy"]
+    assert joules["joules"] is None and "CUDA devices only" in joules["reason"]  # null with the reason, never 0
