@@ -71,7 +71,9 @@ def timed_request(
             cpu_inputs = prepared.inputs
         inputs = {k: v.to(device, non_blocking=True) for k, v in cpu_inputs.items()}
         # The decoder times its own prefill (up to the first token) and decode phases, after the copy above.
-        output = decoder.generate(**inputs, max_new_tokens=max_new_tokens)
+        # Throughput mode runs every batch at the configured size (fixed shapes: one cache and graph per bucket).
+        fixed = runtime.batch_size if runtime.mode == "throughput" else None
+        output = decoder.generate(**inputs, max_new_tokens=max_new_tokens, pad_batch_to=fixed)
         generation = output.timing
         new_tokens = output.new_tokens.cpu()
     preprocess = tracker.last("preprocess") if prepared is None else None

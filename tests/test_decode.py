@@ -134,3 +134,16 @@ def test_generate_command_prints_the_decode_loop_answer(tiny_checkpoint, tiny_mo
     assert capsys.readouterr().out == expected + "\n"
     assert generate.main([*args, "--compile", "--attn", "flex_attention", "--device", "cpu"]) == 3
     assert capsys.readouterr().err.strip().count("\n") == 0
+
+
+def test_a_small_batch_padded_to_the_fixed_size_answers_as_alone(tiny_model, processor):
+    """Throughput mode's fixed batch shape: filler rows change no real row's tokens, hold no loop, are not returned."""
+    decoder = GreedyDecoder(tiny_model)
+    inputs = _batch(processor, 2)
+    alone = decoder.generate(**inputs, max_new_tokens=NEW, stop_token_ids=[]).new_tokens
+    padded = decoder.generate(**inputs, max_new_tokens=NEW, stop_token_ids=[], pad_batch_to=4)
+    assert torch.equal(padded.new_tokens, alone) and decoder.pool.keys() >= {(4, CAPACITY_STEP)}
+    stop = int(alone[0, 1])  # row 0 (also the first prompt alone) stops at its second token
+    assert stop != int(alone[0, 0])
+    stopped = decoder.generate(**_batch(processor, 1), max_new_tokens=NEW, stop_token_ids=[stop], pad_batch_to=4)
+    assert stopped.timing.steps == 2 and stopped.new_tokens.tolist() == [alone[0, :2].tolist()]

@@ -256,9 +256,12 @@ class GreedyDecoder:
         max_new_tokens: int,
         stop_token_ids: list[int] | None = None,
         pad_token_id: int | None = None,
+        pad_batch_to: int | None = None,
     ) -> DecodeOutput:
         """Greedy tokens for a (left-padded) batch. `stop_token_ids=None`: the model's generation config's stops;
-        `[]`: never stop before `max_new_tokens`."""
+        `[]`: never stop before `max_new_tokens`. `pad_batch_to`: run a smaller batch at this fixed batch size (filler
+        rows of one pad token, finished from the start, dropped from the output), so every batch of a throughput run
+        has one shape: one cache and one compiled graph per length bucket."""
         if max_new_tokens < 1:
             raise ConfigError(f"max_new_tokens must be at least 1, got {max_new_tokens}")
         gen = self.model.generation_config
@@ -274,6 +277,14 @@ class GreedyDecoder:
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
         attention_mask = attention_mask.to(device)
+        real = batch
+        if pad_batch_to is not None and pad_batch_to > batch:
+            filler = torch.full((pad_batch_to - batch, width), pad_token_id, dtype=input_ids.dtype, device=device)
+            filler_mask = torch.zeros_like(filler, dtype=attention_mask.dtype)
+            filler_mask[:, -1] = 1  # one real token each: no row is entirely masked
+            input_ids = torch.cat([input_ids, filler])
+            attention_mask = torch.cat([attention_mask, filler_mask])
+            batch = pad_batch_to
         b = self.bucket(batch, width + max_new_tokens - 1, max_new_tokens)
         cache = b.cache
         stops = torch.tensor(stop_token_ids, dtype=torch.long, device=device)
@@ -295,6 +306,7 @@ class GreedyDecoder:
         b.out.zero_()
         b.out[:, 0].copy_(first)
         b.finished.copy_(torch.isin(first, stops))
+        b.finished[real:] = True  # filler rows never hold the loop
         b.token.copy_(first[:, None])
         b.positions.copy_(positions[:, -1:] + 1)
         b.out_index.fill_(1)
@@ -322,7 +334,7 @@ class GreedyDecoder:
         timing = GenerationTiming(prefill_ms=start.ms_until(prefilled), decode_ms=prefilled.ms_until(end), steps=steps)
         # What the decode steps read per row: the whole capacity (compiled), or the padded width filled so far.
         columns = None if steps < 2 else float(cache.capacity if self.graph else width + steps / 2)
-        return DecodeOutput(_cut_at_finish(b.out[:, :steps], stops), timing, self.graph, columns)
+        return DecodeOutput(_cut_at_finish(b.out[:real, :steps], stops), timing, self.graph, columns)
 
     def stats(self, since: dict | None = None) -> dict:
         """What run.json records of the decode loop (performance.decode); counts since `since` (an earlier

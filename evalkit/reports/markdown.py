@@ -100,7 +100,12 @@ def performance_rows(view: RunView) -> list[list]:
     if tps and tps.get("n"):
         rows.append(
             ["decode speed", "tokens/s", fmt(stat_value(tps, "median"), 1), fmt(stat_value(tps, "p90"), 1), tps["n"]]
-        )
+        )  # fmt: skip
+    agg = perf.get("decode_tokens_per_s_aggregate")
+    if agg and agg.get("n") and (perf.get("batch_size") or 1) > 1:
+        rows.append(
+            ["decode speed (aggregate, all rows of a batch)", "tokens/s", fmt(stat_value(agg, "median"), 1), fmt(stat_value(agg, "p90"), 1), agg["n"]]
+        )  # fmt: skip
     if perf.get("load_s") is not None:
         rows.append(["model load", "s", fmt(float(perf["load_s"]), 2), "", 1])
     for key in MEMORY_KEYS:
