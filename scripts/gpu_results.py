@@ -2,7 +2,7 @@
 
 python scripts/gpu_results.py check            # the machine can run the acceptance (CUDA, packages), exit 2 if not
 python scripts/gpu_results.py has-flash-attn   # exit 0 when the flash-attn package imports
-python scripts/gpu_results.py write --runs DIR [--bench FILE] [--steps FILE] [--out docs/gpu-results.md]
+python scripts/gpu_results.py write [--runs DIR] [--bench FILE] [--decode FILE] [--steps FILE] [--out docs/gpu-results.md]
 """
 
 from __future__ import annotations
@@ -89,7 +89,9 @@ def write(args: argparse.Namespace) -> int:
     from evalkit.reports.gpu import write_gpu_results
 
     when = datetime.now(timezone.utc).replace(microsecond=0).isoformat()
-    out = write_gpu_results(args.runs, args.bench, args.steps, args.out, when=when, commit=_commit())
+    out = write_gpu_results(
+        args.runs, args.bench, args.steps, args.out, when=when, commit=_commit(), decode_json=args.decode
+    )
     print(f"gpu_acceptance: results -> {out}")
     return 0
 
@@ -100,7 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("check")
     sub.add_parser("has-flash-attn")
     w = sub.add_parser("write")
-    w.add_argument("--runs", type=Path, required=True, help="directory holding the acceptance run directories")
+    w.add_argument("--runs", type=Path, default=None, help="directory holding the acceptance run directories")
+    w.add_argument("--decode", type=Path, default=None, help="JSON of scripts/gpu_decode.py")
     w.add_argument("--bench", type=Path, default=None, help="pytest-benchmark JSON of the benchmark step")
     w.add_argument("--steps", type=Path, default=None, help="the script's step<TAB>rc<TAB>seconds file")
     w.add_argument("--out", type=Path, default=REPO_ROOT / "docs" / "gpu-results.md")

@@ -191,6 +191,9 @@ class GreedyDecoder:
         self.graph_breaks = 0
         self._step = self._decode_step
         if graph:
+            # Every (batch, capacity) bucket and attention setting is one graph of the same step function; dynamo's
+            # default of 8 per function would silently fall back to eager steps in a long sweep.
+            torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 64)
             mode = "reduce-overhead" if self.device.type == "cuda" else None
             self._step = torch.compile(self._decode_step, fullgraph=True, mode=mode)
 
