@@ -16,6 +16,7 @@ import torch
 from evalkit import metrics
 from evalkit.errors import EvalkitError
 from evalkit.measure import LoopClock, median_request
+from evalkit.phi3v.decode import capacity_for
 from evalkit.phi3v.images import CROP_SIZE
 from evalkit.pipeline import Prepared, check_samples, estimate_prompt_tokens, plan_batches
 from evalkit.records import (
@@ -254,23 +255,24 @@ def evaluate(loaded: LoadedModel, batches: Sequence[list[Sample]], runtime: Runt
 
 def warm_up(loaded: LoadedModel, batches: Sequence[list[Sample]], runtime: RuntimeConfig) -> None:
     """Untimed requests so that kernels are compiled and caches allocated before anything is measured. With
-    runtime.compile, batches of two prompt lengths and of each batch size: torch.compile specialises on the first
-    shape it sees and generalises on the second, so the timed requests find their graphs built (a request that
-    still compiles is counted in performance.harness.compiled_requests)."""
+    runtime.compile, one batch per decode-loop shape (batch size x KV-cache capacity bucket, evalkit.phi3v.decode):
+    each shape is one compiled graph, so the timed requests find theirs built (a request that still compiles, e.g.
+    when the estimate missed a bucket, is counted in performance.harness.compiled_requests)."""
     picks = list(batches[:1])
     if runtime.compile and picks:
 
-        def length(batch: list[Sample]) -> int:
+        def shape(batch: list[Sample]) -> tuple[int, int]:
             prompts = prompts_of(batch)
-            return max(estimate_prompt_tokens(loaded.processor, s, prompts[s.id]) for s in batch)
+            longest = max(estimate_prompt_tokens(loaded.processor, s, prompts[s.id]) for s in batch)
+            budget = max(budgets(loaded.processor, batch, runtime).values())
+            rows = runtime.batch_size if runtime.mode == "throughput" else len(batch)
+            return rows, capacity_for(longest + budget - 1)
 
-        sizes, lengths = {len(picks[0])}, {length(picks[0])}
+        seen = {shape(picks[0])}
         for batch in batches[1:]:
-            new_length = len(lengths) < 2 and length(batch) not in lengths
-            if new_length or len(batch) not in sizes:
+            if shape(batch) not in seen:
                 picks.append(batch)
-                sizes.add(len(batch))
-                lengths.add(length(batch))
+                seen.add(shape(batch))
     for _ in range(runtime.warmup):
         for batch in picks:
             prompts = prompts_of(batch)

@@ -7,6 +7,8 @@ import json
 import os
 import shutil
 
+import pytest
+
 from evalkit.phi3v import hub
 from evalkit.phi3v.hub import weights_fingerprint
 
@@ -38,3 +40,39 @@ def test_a_damaged_hash_cache_is_an_empty_one(tiny_checkpoint, tmp_path):
     assert weights_fingerprint(tiny_checkpoint, cache) == weights_fingerprint(tiny_checkpoint)
     key, digest = next(iter(json.loads(cache.read_text()).items()))
     assert key.startswith(str((tiny_checkpoint / "model.safetensors").resolve())) and len(digest) == 64
+
+
+def test_a_sweep_over_attention_settings_switches_a_loaded_model(tiny_checkpoint, monkeypatch):
+    """set_attention: one load serves three settings, each answering as a model loaded with it."""
+    import torch
+
+    from evalkit.errors import UnsupportedSettingError
+    from evalkit.phi3v import Phi3VProcessor, build_prompt, load_model, loading
+    from evalkit.phi3v.decode import GreedyDecoder
+    from evalkit.phi3v.loading import set_attention
+
+    loads = {"n": 0}
+    real_load_state = loading.load_state
+
+    def counting(*args, **kwargs):
+        loads["n"] += 1
+        return real_load_state(*args, **kwargs)
+
+    monkeypatch.setattr(loading, "load_state", counting)
+    processor = Phi3VProcessor.from_pretrained(tiny_checkpoint, num_crops=1)
+    inputs = processor([build_prompt("Hello there", 0), build_prompt("Hi", 0)], None)
+    model = load_model(tiny_checkpoint, attn_implementation="eager")
+    switched = {}
+    for attn in ("sdpa", "sdpa_math", "eager"):
+        set_attention(model, attn, masked=True)
+        vision = model.model.vision_embed_tokens.img_processor.vision_model.config
+        assert model.config._attn_implementation == vision._attn_implementation == loading.implementation(attn)
+        switched[attn] = GreedyDecoder(model).generate(**inputs, max_new_tokens=6, stop_token_ids=[]).new_tokens
+    assert loads["n"] == 1
+    with pytest.raises(UnsupportedSettingError, match="sdpa_efficient"):
+        set_attention(model, "sdpa_efficient")
+    assert model.config._attn_implementation == "eager"  # a refused setting changes nothing
+    for attn, tokens in switched.items():
+        fresh = load_model(tiny_checkpoint, attn_implementation=attn, masked=True)
+        expected = GreedyDecoder(fresh).generate(**inputs, max_new_tokens=6, stop_token_ids=[]).new_tokens
+        assert torch.equal(tokens, expected), attn

@@ -149,15 +149,15 @@ class DecodeOutput:
 class _Bucket:
     """A cache plus the per-request state a decode step reads and writes in place."""
 
-    def __init__(self, model, batch: int, capacity: int, max_new: int, device: torch.device):
+    def __init__(self, model, batch: int, capacity: int, device: torch.device):
         dtype = model.model.embed_tokens.weight.dtype
         self.cache = StaticKV(model.config, batch, capacity, dtype, device)
         self.token = torch.zeros(batch, 1, dtype=torch.long, device=device)
         self.positions = torch.zeros(batch, 1, dtype=torch.long, device=device)
         self.finished = torch.zeros(batch, dtype=torch.bool, device=device)
-        self.out = torch.zeros(batch, max_new, dtype=torch.long, device=device)
+        # Sized by the capacity (no request generates more), so budgets that differ between requests share a shape.
+        self.out = torch.zeros(batch, capacity, dtype=torch.long, device=device)
         self.out_index = torch.zeros((), dtype=torch.long, device=device)
-        self.max_new = max_new
 
     def tensors(self) -> list[torch.Tensor]:
         return [*self.cache.tensors(), self.token, self.positions, self.finished, self.out, self.out_index]
@@ -232,14 +232,15 @@ class GreedyDecoder:
         b.out_index.add_(1)
 
     # --- buckets ---------------------------------------------------------------------------------------------------
-    def bucket(self, batch: int, needed: int, max_new: int) -> _Bucket:
+    def bucket(self, batch: int, needed: int) -> _Bucket:
+        """The cache of (batch, capacity bucket of `needed` columns): reused, or allocated once."""
         capacity = capacity_for(needed)
         key = (batch, capacity)
         found = self.pool.pop(key, None)
-        if found is None or found.max_new < max_new:
+        if found is None:
             while len(self.pool) >= MAX_POOLED:
                 self.pool.pop(next(iter(self.pool)))
-            found = _Bucket(self.model, batch, capacity, max(max_new, found.max_new if found else 0), self.device)
+            found = _Bucket(self.model, batch, capacity, self.device)
             self.allocations += 1
             if self.graph:
                 for t in found.tensors():  # replayed graphs read and write these in place: fixed addresses
@@ -288,7 +289,7 @@ class GreedyDecoder:
             input_ids = torch.cat([input_ids, filler])
             attention_mask = torch.cat([attention_mask, filler_mask])
             batch = pad_batch_to
-        b = self.bucket(batch, width + max_new_tokens - 1, max_new_tokens)
+        b = self.bucket(batch, width + max_new_tokens - 1)
         cache = b.cache
         stops = torch.tensor(stop_token_ids, dtype=torch.long, device=device)
         pad = torch.tensor(pad_token_id, dtype=torch.long, device=device)
