@@ -4,9 +4,10 @@ On CUDA, work is timed with CUDA events (recorded on the stream, read after one 
 serialise the GPU; on the CPU with `time.perf_counter`.
 
 The timing rules a run follows (README "What a run measures"):
-- one timed *request* is one `generate()` call for a batch, with what the mode puts around it: the preprocessing
-  from the image files in latency mode, the copy of the prepared inputs to the device in throughput mode; scoring,
-  text decoding and the untimed image check are never inside it (`timed_region` marks it, tests check it);
+- one timed *request* is one greedy generation for a batch (evalkit.phi3v.decode), with what the mode puts around
+  it: the preprocessing from the image files in latency mode, the copy of the prepared inputs to the device in
+  throughput mode; scoring, text decoding and the untimed image check are never inside it (`timed_region` marks
+  it, tests check it);
 - a batch is timed once, so summaries count batches, not samples;
 - with repeats, the batch's timings are those of its median request (lower median of the request's total), so the
   phases of a record always come from one request and add up;
@@ -79,7 +80,8 @@ def in_timed_region() -> bool:
 
 
 class StepClock(LogitsProcessor):
-    """Marks the start of a generate() call and every decoding step.
+    """Marks the start of a transformers generate() call and every decoding step (evalkit's own decode loop,
+    evalkit.phi3v.decode, times its phases itself; this stays for callers of generate()).
 
     Used as a logits processor: generate() calls it once per new token, right after the forward pass that produced
     the logits, so the first call closes the prefill and the remaining calls are decode steps.
@@ -110,8 +112,8 @@ class StepClock(LogitsProcessor):
 @dataclass(frozen=True)
 class GenerationTiming:
     prefill_ms: float  # time to first token: image encoding + prompt forward pass
-    decode_ms: float  # every later step, up to generate() returning
-    steps: int  # tokens generated (including one that may be a stop token)
+    decode_ms: float  # every later step, up to the generation returning
+    steps: int  # forward passes: tokens generated per row, including steps run past the last stop token
 
     @property
     def decode_tokens_per_s(self) -> float | None:
@@ -121,7 +123,7 @@ class GenerationTiming:
 
 @dataclass(frozen=True)
 class RequestTiming:
-    """One timed request: a batch's generate() call and what the mode puts around it (ms)."""
+    """One timed request: a batch's generation and what the mode puts around it (ms)."""
 
     generation: GenerationTiming
     total_ms: float  # the whole timed request
