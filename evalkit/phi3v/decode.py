@@ -182,8 +182,14 @@ class GreedyDecoder:
             raise ConfigError(f"finish_check_every must be at least 1, got {finish_check_every}")
         self.finish_check_every = finish_check_every
         self.rope = DeviceRope(model.model.rotary_emb).to(self.device)
+        # transformers 5.x renamed some arguments (past_key_values -> cache, input_embeds -> inputs_embeds) and dropped
+        # cache_position; follow whichever this version takes.
         params = inspect.signature(model.model.layers[0].forward).parameters
         self._cache_kw = "cache" if "cache" in params else "past_key_values"
+        mask_params = inspect.signature(create_causal_mask).parameters
+        self._mask_cache_kw = "cache" if "cache" in mask_params else "past_key_values"
+        self._mask_embeds_kw = "inputs_embeds" if "inputs_embeds" in mask_params else "input_embeds"
+        self._cache_position = "cache_position" in mask_params or "cache_position" in params
         self.pool: dict[tuple[int, int], _Bucket] = {}
         self.allocations = 0  # caches allocated (a test counts them: requests of one bucket share one)
         self.requests = 0
@@ -204,14 +210,18 @@ class GreedyDecoder:
         cache.query_length = embeds.shape[1]
         cos_sin = self.rope(embeds, positions)
         padding = cache.padding[:, : cache.read_length()]
+        extra = {}
+        if self._cache_position:  # older transformers: where this forward's tokens go in the cache
+            extra["cache_position"] = torch.arange(embeds.shape[1], device=embeds.device) + cache.get_query_offset()
         mask = create_causal_mask(
-            config=self.model.config, inputs_embeds=embeds, attention_mask=padding, cache=cache, position_ids=positions
-        )
+            config=self.model.config, attention_mask=padding, position_ids=positions,
+            **{self._mask_embeds_kw: embeds, self._mask_cache_kw: cache}, **extra,
+        )  # fmt: skip
         hidden = embeds
         for layer in lm.layers:
             hidden = layer(
                 hidden, attention_mask=mask, position_ids=positions, use_cache=True, position_embeddings=cos_sin,
-                **{self._cache_kw: cache},
+                **{self._cache_kw: cache}, **extra,
             )  # fmt: skip
             if isinstance(hidden, tuple):
                 hidden = hidden[0]
