@@ -35,7 +35,6 @@ from evalkit.phi3v.decode import GreedyDecoder, dynamo_counts, graph_unsupported
 from evalkit.phi3v.hub import weights_fingerprint  # noqa: E402
 from evalkit.phi3v.loading import resolve_device, set_attention  # noqa: E402
 from evalkit.provenance import environment  # noqa: E402
-from evalkit.records.files import atomic_write_text  # noqa: E402
 from evalkit.roofline import gpu_spec, measure_copy_bandwidth, model_shape  # noqa: E402
 from evalkit.runtime import hash_cache_file  # noqa: E402
 
@@ -261,7 +260,9 @@ def main(argv: list[str] | None = None) -> int:
     result["skipped"] = skipped
     result["elapsed_s"] = time.perf_counter() - began
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(args.out, json.dumps(result, indent=1) + "\n")
+    partial = args.out.with_name(args.out.name + ".partial")
+    partial.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    partial.replace(args.out)  # the results writer never reads a half-written file
     print(f"gpu_decode: {args.out} ({result['elapsed_s']:.0f} s)")
     return 0
 

@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import re
+import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -166,8 +167,6 @@ def _read_hash_cache(cache_file: Path) -> dict:
 
 
 def _remember_hash(cache_file: Path, key: str, digest: str) -> None:
-    from evalkit.records.files import atomic_write_text
-
     cache_file = Path(cache_file)
     entries = _read_hash_cache(cache_file)
     entries.pop(key, None)
@@ -175,7 +174,14 @@ def _remember_hash(cache_file: Path, key: str, digest: str) -> None:
     entries = dict(list(entries.items())[-_MAX_REMEMBERED:])
     try:
         cache_file.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(cache_file, json.dumps(entries, indent=0) + "\n")
+        # Written whole then renamed: a reader (another run starting) sees the old file or the new one.
+        fd, tmp = tempfile.mkstemp(prefix=f".{cache_file.name}.", dir=cache_file.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(json.dumps(entries, indent=0) + "\n")
+            os.replace(tmp, cache_file)
+        finally:
+            Path(tmp).unlink(missing_ok=True)  # gone already when the rename succeeded
     except OSError:
         pass  # a read-only cache directory costs a rehash next time, nothing else
 
