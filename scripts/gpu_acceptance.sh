@@ -85,7 +85,9 @@ if [[ -n $WHEELS ]]; then
 fi
 
 if ((!DRY)); then
-  if [[ $DEVICE == cuda ]]; then "$PY" scripts/gpu_results.py check || exit 2; fi
+  CHECK=(check)
+  ((RUNS)) && CHECK+=(--runs)
+  if [[ $DEVICE == cuda ]]; then "$PY" scripts/gpu_results.py "${CHECK[@]}" || exit 2; fi
   rm -rf "$WORK" && mkdir -p "$WORK"
 fi
 

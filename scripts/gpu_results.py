@@ -1,6 +1,6 @@
 """Helpers of scripts/gpu_acceptance.sh.
 
-python scripts/gpu_results.py check            # the machine can run the acceptance (CUDA, packages), exit 2 if not
+python scripts/gpu_results.py check [--runs]    # the machine can run the acceptance (CUDA, packages), exit 2 if not
 python scripts/gpu_results.py has-flash-attn   # exit 0 when the flash-attn package imports
 python scripts/gpu_results.py write [--runs DIR] [--bench FILE] [--decode FILE] [--steps FILE] [--out docs/gpu-results.md]
 """
@@ -17,28 +17,33 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-# Import name -> distribution name, for the message: what evalkit's harness needs beyond torch itself.
+# Import name -> distribution name, for the message: what the default acceptance (conformance + scripts/gpu_decode.py)
+# needs beyond torch itself, and what --runs adds (`python -m evalkit` runs and `pytest benchmarks/`).
 REQUIRED = {
     "transformers": "transformers>=5",
     "tokenizers": "tokenizers",
     "safetensors": "safetensors",
     "huggingface_hub": "huggingface_hub",
-    "hydra": "hydra-core",
-    "omegaconf": "omegaconf",
-    "jiwer": "jiwer",
-    "pandas": "pandas",
-    "matplotlib": "matplotlib",
+    "numpy": "numpy",
     "PIL": "pillow",
     "psutil": "psutil",
     "tqdm": "tqdm",
     "pytest": "pytest",
+}
+REQUIRED_FOR_RUNS = {
+    "hydra": "hydra-core",
+    "omegaconf": "omegaconf",
+    "jiwer": "jiwer",
+    "rapidfuzz": "rapidfuzz",
+    "pandas": "pandas",
+    "matplotlib": "matplotlib",
     "pytest_benchmark": "pytest-benchmark",
 }
 
 
-def check() -> int:
+def check(runs: bool = False) -> int:
     missing = []
-    for module, dist in REQUIRED.items():
+    for module, dist in {**REQUIRED, **(REQUIRED_FOR_RUNS if runs else {})}.items():
         try:
             importlib.import_module(module)
         except ImportError:
@@ -99,7 +104,8 @@ def write(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="scripts/gpu_results.py", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("check")
+    c = sub.add_parser("check")
+    c.add_argument("--runs", action="store_true", help="also what the --runs steps need")
     sub.add_parser("has-flash-attn")
     w = sub.add_parser("write")
     w.add_argument("--runs", type=Path, default=None, help="directory holding the acceptance run directories")
@@ -109,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     w.add_argument("--out", type=Path, default=REPO_ROOT / "docs" / "gpu-results.md")
     args = parser.parse_args(argv)
     if args.command == "check":
-        return check()
+        return check(args.runs)
     if args.command == "has-flash-attn":
         return has_flash_attn()
     return write(args)
