@@ -184,3 +184,14 @@ def test_decode_loop_across_4096_tokens_follows_the_published_rule(tiny_checkpoi
     model = load_model(tiny_checkpoint, attn_implementation="sdpa")
     out = GreedyDecoder(model).generate(**inputs, max_new_tokens=NEW_TOKENS, stop_token_ids=[])
     assert out.new_tokens.tolist() == reference
+
+
+@pytest.mark.slow
+def test_compiled_decode_step_across_4096_tokens_follows_the_published_rule(tiny_checkpoint, published):
+    """The compiled step picks the rope factors on the device (no host read of the positions): same tokens."""
+    inputs, reference, _ = published["left-padded-batch2"]
+    model = load_model(tiny_checkpoint, attn_implementation="sdpa", masked=True)
+    decoder = GreedyDecoder(model, graph=True)
+    out = decoder.generate(**inputs, max_new_tokens=NEW_TOKENS, stop_token_ids=[])
+    assert out.graph and out.new_tokens.tolist() == reference
+    assert decoder.stats()["graph_breaks"] == 0
