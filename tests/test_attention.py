@@ -26,12 +26,25 @@ CPU, CUDA = torch.device("cpu"), torch.device("cuda")
         ("sdpa_flash", torch.bfloat16, CUDA, True, "takes no attention mask"),
         ("flash_attention_3", torch.bfloat16, CUDA, False, "needs a Hopper GPU"),
         ("flex_attention", torch.float32, CPU, True, "fails to compile its flex kernel for padding masks"),
+        ("sdpa_cudnn", torch.bfloat16, CPU, False, "cuDNN attention kernel runs on CUDA only"),
+        ("sdpa_cudnn", torch.float32, CUDA, False, "cuDNN attention runs in float16 or bfloat16, not float32"),
     ],
 )
 def test_settings_that_cannot_run_are_refused_with_the_reason(monkeypatch, attn, dtype, device, masked, match):
     monkeypatch.setattr(attention, "_capability", lambda device: (8, 0))  # an A100, as far as the rules can tell
     with pytest.raises(UnsupportedSettingError, match=match):
         check_attention(attn, dtype, device, masked=masked)
+
+
+def test_sdpa_cudnn_is_refused_on_the_cpu_in_one_line(tiny_checkpoint, capsys):
+    from evalkit.cli import generate
+
+    args = ["--model", str(tiny_checkpoint), "--prompt", "hi", "--attn", "sdpa_cudnn", "--device", "cpu"]
+    assert generate.main(args) == 3
+    assert capsys.readouterr().err == (
+        "evalkit.cli.generate: error: sdpa_cudnn: PyTorch's cuDNN attention kernel runs on CUDA only (this run is on the "
+        "CPU)\n"
+    )
 
 
 def test_flex_attention_and_compile_need_a_compiler(monkeypatch):

@@ -19,6 +19,7 @@ import torch
 from evalkit.config.settings import ATTN_NAMES
 from evalkit.errors import UnsupportedSettingError
 from evalkit.phi3v import load_model
+from evalkit.phi3v.decode import GreedyDecoder
 from evalkit.phi3v.loading import check_setting, resolve_device, resolve_dtype
 
 DEVICE = os.environ.get("EVALKIT_TEST_DEVICE", "cpu")
@@ -46,11 +47,10 @@ def _run(model, device, reference_dir, case):
         }
     with torch.inference_mode():
         logits = model(input_ids=ids, **images).logits[0, -1].float().cpu()
-        out = model.generate(
-            input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=8, min_new_tokens=8, **images
-        )
+    # Tokens from evalkit's own decode loop, the one runs and benchmarks use.
+    out = GreedyDecoder(model).generate(input_ids=ids, **images, max_new_tokens=8, stop_token_ids=[])
     diff = (logits - torch.tensor(data["last_logits"])).abs().max().item()
-    return diff, out[0, ids.shape[1] :].tolist()
+    return diff, out.new_tokens[0].tolist()
 
 
 @pytest.mark.slow

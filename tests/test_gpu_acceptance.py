@@ -47,10 +47,26 @@ def test_script_parses():
 def test_dry_run_prints_every_command_and_runs_none():
     before = hashlib.sha256(RESULTS.read_bytes()).hexdigest() if RESULTS.exists() else None
     work_existed = (REPO_ROOT / "reports" / "gpu-acceptance").exists()
-    result = dry_run(env={"PYTHONPATH": ""})  # no flash-attn importable
+    result = dry_run(env={"PYTHONPATH": ""})
     assert result.returncode == 0, result.stderr
     cmds = commands(result.stdout)
     assert "EVALKIT_TEST_DEVICE=cuda" in cmds[0] and "tests/test_conformance_device.py" in cmds[0]
+    # One process measures the decode loop, loading the full-size checkpoint once; no separate runs by default.
+    assert cmds[1].startswith(f"{sys.executable} scripts/gpu_decode.py --device cuda --size full")
+    assert not any(" -m evalkit " in c or "benchmarks/" in c for c in cmds)
+    assert cmds[-1].startswith(
+        f"{sys.executable} scripts/gpu_results.py write --decode reports/gpu-acceptance/decode.json"
+    )
+    assert cmds[-1].endswith("--out docs/gpu-results.md ")
+    assert len(cmds) == 3 and "dry run: nothing was run" in result.stdout
+    assert (REPO_ROOT / "reports" / "gpu-acceptance").exists() == work_existed
+    assert (hashlib.sha256(RESULTS.read_bytes()).hexdigest() if RESULTS.exists() else None) == before
+
+
+def test_dry_run_with_runs_adds_the_settings_and_benchmarks(tmp_path):
+    result = dry_run("--runs", env={"PYTHONPATH": ""})  # no flash-attn importable
+    assert result.returncode == 0, result.stderr
+    cmds = commands(result.stdout)
     runs = [c for c in cmds if " -m evalkit model=phi3v-random" in c]
     for attn in ("eager", "sdpa", "sdpa_flash"):
         assert any(f"runtime.attn={attn} name=gpu-bfloat16-{attn}" in c for c in runs), attn
@@ -64,22 +80,49 @@ def test_dry_run_prints_every_command_and_runs_none():
         and "--attn eager\\,sdpa\\,sdpa_flash" in bench
         and "--device cuda" in bench
     )
-    assert cmds[-1].startswith(f"{sys.executable} scripts/gpu_results.py write")
-    assert "dry run: nothing was run" in result.stdout
-    assert (REPO_ROOT / "reports" / "gpu-acceptance").exists() == work_existed
-    assert (hashlib.sha256(RESULTS.read_bytes()).hexdigest() if RESULTS.exists() else None) == before
+    assert "--runs reports/gpu-acceptance/runs --bench reports/gpu-acceptance/benchmarks.json" in cmds[-1]
 
 
 def test_dry_run_adds_flash_attention_2_when_it_imports_and_compile_on_request(tmp_path):
     fake = tmp_path / "flash_attn"
     fake.mkdir()
     (fake / "__init__.py").write_text("__version__ = '2.8.3'\n")
-    result = dry_run("--compile", env={"PYTHONPATH": str(tmp_path)})
+    result = dry_run("--runs", "--compile", env={"PYTHONPATH": str(tmp_path)})
     assert result.returncode == 0, result.stderr
     cmds = commands(result.stdout)
     assert any("runtime.attn=flash_attention_2" in c for c in cmds)
     assert any("runtime.attn=sdpa runtime.compile=true" in c for c in cmds)
     assert "--attn eager\\,sdpa\\,sdpa_flash\\,flash_attention_2" in next(c for c in cmds if "benchmarks/" in c)
+
+
+@pytest.mark.slow
+def test_cpu_run_measures_the_tiny_model_and_writes_the_results(tmp_path):
+    """--device cpu: the acceptance's own code path end to end (tiny checkpoint, small sizes), into tmp dirs."""
+    work, out = tmp_path / "work", tmp_path / "results.md"
+    cmd = ["bash", str(SCRIPT), "--device", "cpu", "--work", str(work), "--cache-dir", str(tmp_path / "cache")]
+    result = subprocess.run(
+        [*cmd, "--out", str(out)], cwd=REPO_ROOT, env={**os.environ, "PYTHON": sys.executable},
+        capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    data = json.loads((work / "decode.json").read_text())
+    assert set(data["cases"]) == {"eager_bs1", "graph_bs1", "graph_bs2"}
+    assert data["cases"]["graph_bs1"]["equal_to_eager"] and data["cases"]["graph_bs1"]["loop"] == "compiled"
+    assert data["cases"]["graph_bs2"]["aggregate_tokens_per_s"] == pytest.approx(
+        2 * data["cases"]["graph_bs2"]["decode_tokens_per_s"]
+    )
+    assert data["decoder"]["compiled"]["graph_breaks"] == 0
+    assert (
+        data["energy"]["graph_bs1"]["joules"] is None and "CUDA devices only" in data["energy"]["graph_bs1"]["reason"]
+    )
+    assert data["copy_bandwidth"]["gb_s"] is None and data["profile"]["top"]
+    assert [(e["attn"], e["round"]) for e in data["attention"] if e.get("loop") == "compiled"] == [
+        ("sdpa", 1), ("sdpa_math", 1), ("sdpa", 2), ("sdpa_math", 2)
+    ]  # fmt: skip
+    text = out.read_text()
+    assert text.startswith(RESULTS_TITLE) and "## Decode loop" in text and "| graph_bs1 | compiled |" in text
+    assert "## Settings" not in text and "| decode |" in text  # the steps table, no empty run sections
+    assert "conformance left out: --device cpu" in result.stdout
 
 
 def test_unknown_option_is_refused():
@@ -125,7 +168,7 @@ def test_results_file_is_made_from_the_records(tmp_path):
 def test_committed_results_are_real_or_say_there_are_none():
     text = RESULTS.read_text()
     if text.startswith(RESULTS_TITLE):
-        assert "| run | attn |" in text  # written by the script from a real run
+        assert "| run | attn |" in text or "## Decode loop" in text  # written by the script from a real run
     else:
         assert "No GPU run has happened yet" in text and "scripts/gpu_acceptance.sh" in text
 

@@ -26,6 +26,7 @@ from torch import nn
 from transformers import DynamicCache
 
 from evalkit.phi3v import Phi3VProcessor, build_prompt, load_model
+from evalkit.phi3v.decode import GreedyDecoder
 
 NEW_TOKENS = 24
 LONGEST = 4090  # prompt tokens of the longest row: a few under 4096, so the 24 new tokens cross it
@@ -174,3 +175,23 @@ def test_generation_across_4096_tokens_follows_the_published_rule(tiny_checkpoin
     with torch.inference_mode():
         out = model.generate(**inputs, max_new_tokens=NEW_TOKENS, min_new_tokens=NEW_TOKENS)
     assert out[:, inputs["input_ids"].shape[1] :].tolist() == reference
+
+
+@pytest.mark.parametrize("batch", list(BATCHES))
+def test_decode_loop_across_4096_tokens_follows_the_published_rule(tiny_checkpoint, published, batch):
+    """evalkit's own decode loop (static cache, longrope factor chosen on the device) gives the same tokens."""
+    inputs, reference, _ = published[batch]
+    model = load_model(tiny_checkpoint, attn_implementation="sdpa")
+    out = GreedyDecoder(model).generate(**inputs, max_new_tokens=NEW_TOKENS, stop_token_ids=[])
+    assert out.new_tokens.tolist() == reference
+
+
+@pytest.mark.slow
+def test_compiled_decode_step_across_4096_tokens_follows_the_published_rule(tiny_checkpoint, published):
+    """The compiled step picks the rope factors on the device (no host read of the positions): same tokens."""
+    inputs, reference, _ = published["left-padded-batch2"]
+    model = load_model(tiny_checkpoint, attn_implementation="sdpa", masked=True)
+    decoder = GreedyDecoder(model, graph=True)
+    out = decoder.generate(**inputs, max_new_tokens=NEW_TOKENS, stop_token_ids=[])
+    assert out.graph and out.new_tokens.tolist() == reference
+    assert decoder.stats()["graph_breaks"] == 0

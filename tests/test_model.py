@@ -16,6 +16,7 @@ from evalkit.errors import CheckpointError, ConfigError, InputError, Unsupported
 from evalkit.phi3v import Phi3VForCausalLM, Phi3VProcessor, build_prompt, load_model
 from evalkit.phi3v.checkpoints import checkpoint_config, count_parameters, make_checkpoint
 from evalkit.phi3v.config import parse_config
+from evalkit.phi3v.decode import GreedyDecoder
 from evalkit.phi3v.hub import file_sha256, resolve_model, weights_fingerprint
 from evalkit.phi3v.loading import check_setting
 
@@ -51,6 +52,9 @@ def test_reference_logits_and_greedy_tokens(reference_model, reference_dir, refe
     # Tolerance from the fixture's README: float16-rounded pixel values move logits by up to ~5e-3.
     assert (logits[-1] - torch.tensor(data["last_logits"])).abs().max().item() < 1e-2
     assert out[0, ids.shape[1] :].tolist() == case["generated"]
+    # evalkit's own decode loop (what runs use) gives the official implementation's tokens too.
+    decoded = GreedyDecoder(reference_model).generate(input_ids=ids, **images, max_new_tokens=8, stop_token_ids=[])
+    assert decoded.new_tokens[0].tolist() == case["generated"]
 
 
 def test_reference_end_to_end_from_image_files(reference_model, reference_dir, reference_cases, reference_checkpoint):

@@ -203,3 +203,23 @@ def test_markdown_breaks_the_primary_score_down_by_question_type_and_difficulty(
     assert (
         "| describe-basic | score ↑ | free_form 0.80 (2) · yes_no 0.70 (2) | easy 0.80 (3) · hard 0.60 (1) |" in table
     )
+
+
+def test_compiles_inside_timed_requests_and_graph_breaks_are_warned_about(tmp_path):
+    import json
+
+    from evalkit.records import RUN_FILE
+
+    run_dir = write_fake_run(tmp_path / "runs")
+    data = json.loads((run_dir / RUN_FILE).read_text())
+    data["performance"]["harness"] = {"mode": "latency", "overhead": 0.1, "compiled_requests": 2}
+    data["performance"]["decode"] = {"loop": "compiled", "graphs": 3, "recompiles": 2, "graph_breaks": 1}
+    data["performance"]["decode_tokens_per_s_aggregate"] = {"n": 5, "median": 40.0, "p90": 44.0, "unit": "tokens/s"}
+    data["performance"]["batch_size"] = 4
+    (run_dir / RUN_FILE).write_text(json.dumps(data))
+    md = write_run_reports(run_dir)[0].read_text()
+    assert "**Warning: 2 timed request(s) included torch.compile building a graph**" in md
+    assert "**Warning: the compiled decode step had 1 graph break(s).**" in md
+    assert "| decode speed (aggregate, all rows of a batch) | tokens/s | 40.0 | 44.0 | 5 |" in md
+    clean = write_fake_run(tmp_path / "clean")
+    assert "Warning" not in write_run_reports(clean)[0].read_text()

@@ -6,6 +6,7 @@ Never asserts on absolute speed: only on structure (what ran where, what adds up
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections import Counter
 
@@ -14,6 +15,7 @@ import torch
 
 from evalkit.config.settings import EvalConfig, ModelConfig, RuntimeConfig
 from evalkit.data.suites import resolve_suites
+from evalkit.phi3v.decode import decoder_for
 from evalkit.records import load_run
 from evalkit.run import batching, requests, runner
 from evalkit.run.measure import in_timed_region
@@ -117,18 +119,20 @@ def test_throughput_mode_prefetches_and_answers_as_latency_mode(tmp_path, loaded
 
 
 def test_repeats_that_disagree_are_flagged(tmp_path, loaded, monkeypatch):
-    real = loaded.model.generate
+    decoder = decoder_for(loaded.model)
+    real = decoder.generate
     count = {"n": 0}
 
     def second_repeat_differs(*args, **kwargs):
         out = real(*args, **kwargs)
         count["n"] += 1
         if count["n"] == 2:
-            out = out.clone()
-            out[0, -1] = (out[0, -1] + 1) % 1000  # a nondeterministic kernel changed the last token of row 0
+            tokens = out.new_tokens.clone()
+            tokens[0, -1] = (tokens[0, -1] + 1) % 1000  # a nondeterministic kernel changed the last token of row 0
+            out = dataclasses.replace(out, new_tokens=tokens)
         return out
 
-    monkeypatch.setattr(loaded.model, "generate", second_repeat_differs)
+    monkeypatch.setattr(decoder, "generate", second_repeat_differs)
     record, predictions = load_run(runner.run(_config(tmp_path, ("ocr",), 1, repeats=2), loaded=loaded).run_dir)
     assert [p.repeats_differ for p in predictions] == [True]
     assert record.performance["repeats_differ"]["n"] == 1
@@ -144,3 +148,9 @@ def test_compile_answers_as_eager_mode(tmp_path, loaded):
     assert record.setting["compile"] is True
     # The warm-up covered two prompt lengths, so no timed request paid for a compilation.
     assert record.performance["harness"]["compiled_requests"] == 0
+    decode = record.performance["decode"]
+    assert decode["loop"] == "compiled" and decode["graph_breaks"] == 0 and decode["graphs"] >= 1
+    assert decode["recompiles"] == decode["graphs"] - 1  # the decoder's first graph is not a recompile
+    assert record.performance["fingerprint_s"] >= 0 and record.performance["load_s"] > 0
+    joules = record.performance["energy"]
+    assert joules["joules"] is None and "CUDA devices only" in joules["reason"]  # null with the reason, never 0

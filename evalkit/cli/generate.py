@@ -16,11 +16,10 @@ import sys
 import time
 from pathlib import Path
 
-import torch
-
 from evalkit.config.settings import ATTN_NAMES, DTYPE_NAMES, ModelConfig, RuntimeConfig
 from evalkit.errors import EXIT_OK, EXIT_SIGINT, ConfigError, EvalkitError, Parser, exit_code, one_line
 from evalkit.phi3v import engine
+from evalkit.phi3v.decode import decoder_for
 from evalkit.phi3v.processing import build_prompt
 
 PROG = "evalkit generate"
@@ -40,6 +39,9 @@ def parse_args(argv: list[str] | None, prog: str = PROG) -> argparse.Namespace:
     parser.add_argument(
         "--num-crops", type=int, default=None, help="default: the checkpoint's preprocessor_config.json"
     )
+    parser.add_argument(
+        "--compile", action="store_true", help="compile the decode step whole (replayed as a CUDA graph on CUDA)"
+    )
     parser.add_argument("--timing", action="store_true", help="print load and generation times to stderr")
     return parser.parse_args(argv)
 
@@ -51,18 +53,24 @@ def generate_answer(args: argparse.Namespace) -> str:
     if args.num_crops is not None and args.num_crops < 1:
         raise ConfigError(f"--num-crops must be at least 1, got {args.num_crops}")
     model_cfg = ModelConfig(name=str(args.model), path=str(args.model), revision=args.revision, random=None)
-    runtime = RuntimeConfig(device=args.device, dtype=args.dtype, attn=args.attn, num_crops=args.num_crops)
+    runtime = RuntimeConfig(
+        device=args.device, dtype=args.dtype, attn=args.attn, num_crops=args.num_crops, compile=args.compile
+    )
     # One answer does not need the weights' fingerprint (hashing a full checkpoint takes longer than answering).
     loaded = engine.load(model_cfg, runtime, cache_dir="~/.cache/evalkit", fingerprint=False)
     start = time.perf_counter()
     prompt = args.prompt if args.raw else build_prompt(args.prompt, len(args.image))
     inputs = {k: v.to(loaded.device) for k, v in loaded.processor(prompt, args.image or None).items()}
-    with torch.inference_mode():
-        output = loaded.model.generate(**inputs, max_new_tokens=args.max_new_tokens)
-    answer = loaded.processor.decode(output[0, inputs["input_ids"].shape[1] :])
+    # evalkit's own greedy loop, as runs use it: stops on the checkpoint's <|end|> / <|endoftext|>.
+    output = decoder_for(loaded.model, graph=args.compile).generate(**inputs, max_new_tokens=args.max_new_tokens)
+    answer = loaded.processor.decode(output.new_tokens[0])
     if args.timing:
-        n = output.shape[1] - inputs["input_ids"].shape[1]
-        print(f"load {loaded.load_s:.2f} s, generate {time.perf_counter() - start:.2f} s, {n} tokens", file=sys.stderr)
+        t = output.timing
+        print(
+            f"load {loaded.load_s:.2f} s, generate {time.perf_counter() - start:.2f} s "
+            f"(prefill {t.prefill_ms:.0f} ms, decode {t.decode_ms:.0f} ms), {output.new_tokens.shape[1]} tokens",
+            file=sys.stderr,
+        )
     return answer
 
 

@@ -15,7 +15,7 @@ DTYPE_NAMES = ("float32", "float16", "bfloat16")
 # eager / sdpa / flex_attention / flash_attention_2|3 are transformers' own implementations; sdpa_<backend> is sdpa
 # restricted to one PyTorch kernel (torch.nn.attention.sdpa_kernel), so "flash" needs no flash-attn package.
 # What each needs to run is checked in evalkit/phi3v/attention.py.
-SDPA_BACKEND_NAMES = ("sdpa_flash", "sdpa_efficient", "sdpa_math")
+SDPA_BACKEND_NAMES = ("sdpa_flash", "sdpa_efficient", "sdpa_math", "sdpa_cudnn")
 ATTN_NAMES = ("eager", "sdpa", *SDPA_BACKEND_NAMES, "flex_attention", "flash_attention_2", "flash_attention_3")
 DEVICE_NAMES = ("auto", "cpu", "cuda")
 # latency: each request is timed from the image files (preprocessing inside); throughput: a background thread

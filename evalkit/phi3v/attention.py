@@ -1,12 +1,12 @@
 """Attention settings: what each name runs, and whether it can run on this machine, decided before loading.
 
 `eager`, `sdpa`, `flex_attention`, `flash_attention_2` and `flash_attention_3` are transformers' own
-implementations. `sdpa_flash`, `sdpa_efficient` and `sdpa_math` are transformers' sdpa restricted to one PyTorch
-kernel with `torch.nn.attention.sdpa_kernel`: PyTorch ships its own FlashAttention-2 kernel, so `sdpa_flash` gives
-flash attention without the flash-attn package. They are registered with transformers' `AttentionInterface` (and
-its mask interface, as sdpa), so the language model and the CLIP tower both use them, under names without "flash"
-in them (`IMPLEMENTATIONS`): transformers takes any implementation whose name contains "flash" for the flash-attn
-package.
+implementations. `sdpa_flash`, `sdpa_efficient`, `sdpa_math` and `sdpa_cudnn` (cuDNN's fused attention, CUDA only)
+are transformers' sdpa restricted to one PyTorch kernel with `torch.nn.attention.sdpa_kernel`: PyTorch ships its own
+FlashAttention-2 kernel, so `sdpa_flash` gives flash attention without the flash-attn package. They are registered
+with transformers' `AttentionInterface` (and its mask interface, as sdpa), so the language model and the CLIP tower
+both use them, under names without "flash" in them (`IMPLEMENTATIONS`): transformers takes any implementation whose
+name contains "flash" for the flash-attn package.
 
 A restricted kernel that cannot handle a call raises at that call ("No viable backend"), in the middle of a run.
 So every setting is refused up front instead: `check_attention` applies the known rules (device, dtype, package,
@@ -32,6 +32,7 @@ SDPA_BACKENDS = {
     "sdpa_flash": SDPBackend.FLASH_ATTENTION,
     "sdpa_efficient": SDPBackend.EFFICIENT_ATTENTION,
     "sdpa_math": SDPBackend.MATH,
+    "sdpa_cudnn": SDPBackend.CUDNN_ATTENTION,
 }
 assert set(SDPA_BACKENDS) == set(SDPA_BACKEND_NAMES)
 # The name transformers knows each setting by (config._attn_implementation).
@@ -39,6 +40,7 @@ IMPLEMENTATIONS = {
     "sdpa_flash": "sdpa_only_fa2",
     "sdpa_efficient": "sdpa_only_efficient",
     "sdpa_math": "sdpa_only_math",
+    "sdpa_cudnn": "sdpa_only_cudnn",
 }
 HALF = (torch.float16, torch.bfloat16)
 _registered = False
@@ -141,6 +143,20 @@ def check_attention(attn: str, dtype: torch.dtype, device: torch.device, *, mask
         raise UnsupportedSettingError(
             "sdpa_efficient: PyTorch has no memory-efficient attention kernel for the CPU (use sdpa_flash or sdpa_math)"
         )
+    if attn == "sdpa_cudnn":
+        if not cuda:
+            raise UnsupportedSettingError(
+                "sdpa_cudnn: PyTorch's cuDNN attention kernel runs on CUDA only (this run is on the CPU)"
+            )
+        if dtype not in HALF:
+            raise UnsupportedSettingError(
+                f"sdpa_cudnn: PyTorch's cuDNN attention runs in float16 or bfloat16, not {_name(dtype)}"
+            )
+        if _capability(device) < (8, 0):
+            major, minor = _capability(device)
+            raise UnsupportedSettingError(
+                f"sdpa_cudnn: cuDNN attention needs compute capability 8.0 or newer (this GPU is {major}.{minor})"
+            )
     if attn == "sdpa_flash" and cuda:
         if dtype not in HALF:
             raise UnsupportedSettingError(

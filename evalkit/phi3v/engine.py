@@ -17,6 +17,7 @@ from evalkit.config.settings import ModelConfig, RuntimeConfig
 from evalkit.errors import UnsupportedSettingError
 from evalkit.phi3v.attention import compile_unsupported_reason
 from evalkit.phi3v.checkpoints import cached_checkpoint
+from evalkit.phi3v.decode import graph_unsupported_reason
 from evalkit.phi3v.hub import ModelSource, resolve_model, weights_fingerprint
 from evalkit.phi3v.loading import check_setting, load_model, resolve_device, resolve_dtype
 from evalkit.phi3v.modeling import Phi3VForCausalLM
@@ -31,6 +32,7 @@ class LoadedModel:
     device: torch.device
     load_s: float
     weights: dict  # sha256 fingerprint of the weight files ({} when not asked for)
+    fingerprint_s: float | None = None  # seconds spent hashing them (0 when every hash was remembered)
 
 
 def model_source(model_cfg: ModelConfig, cache_dir: str | Path) -> ModelSource:
@@ -39,6 +41,11 @@ def model_source(model_cfg: ModelConfig, cache_dir: str | Path) -> ModelSource:
         return resolve_model(model_cfg.path, model_cfg.revision)
     path = cached_checkpoint(cache_dir, model_cfg.random, family=model_cfg.family, seed=model_cfg.seed)
     return ModelSource(path=path)
+
+
+def hash_cache_file(cache_dir: str | Path) -> Path:
+    """Where weight hashes are remembered across runs, by (path, size, mtime, ctime, inode) (evalkit.phi3v.hub)."""
+    return Path(cache_dir).expanduser() / "weight-sha256.json"
 
 
 def needs_mask(runtime: RuntimeConfig) -> bool:
@@ -50,7 +57,7 @@ def check_runtime(runtime: RuntimeConfig) -> torch.device:
     """Raise UnsupportedSettingError if this machine cannot run the setting; nothing is loaded."""
     device = resolve_device(runtime.device)
     check_setting(runtime.attn, resolve_dtype(runtime.dtype), device, masked=needs_mask(runtime))
-    reason = compile_unsupported_reason(device) if runtime.compile else None
+    reason = (compile_unsupported_reason(device) or graph_unsupported_reason(runtime.attn)) if runtime.compile else None
     if reason:
         raise UnsupportedSettingError(f"runtime.compile=true: {reason}")
     return device

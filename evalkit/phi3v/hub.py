@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import re
+import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -118,19 +119,34 @@ def weight_files(model_dir: Path) -> list[Path]:
     raise CheckpointError(f"{model_dir}: no model.safetensors or model.safetensors.index.json")
 
 
-def file_sha256(path: Path) -> str:
+# Files read to hash them in this process (a test counts them: a second run of a checkpoint reads none).
+hash_reads = 0
+
+
+def file_sha256(path: Path, cache_file: Path | None = None) -> str:
+    """sha256 of a weight file. Hub blobs are named by it; other files are hashed once per (path, size, mtime,
+    ctime, inode) in a process, and with `cache_file` once across processes (a second run hashes nothing)."""
     # A Hub blob is named by the sha256 of its content (LFS files), so a snapshot symlink gives it for free.
     target = path.resolve()
     if target.parent.name == "blobs" and _SHA256.match(target.name):
         return target.name
     stat = target.stat()
-    return _hash_file(target, stat.st_size, stat.st_mtime_ns)
+    key = f"{target}|{stat.st_size}|{stat.st_mtime_ns}|{stat.st_ctime_ns}|{stat.st_ino}"
+    known = _read_hash_cache(cache_file).get(key) if cache_file else None
+    if isinstance(known, str) and _SHA256.match(known):
+        return known
+    digest = _hash_file(target, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)
+    if cache_file:
+        _remember_hash(cache_file, key, digest)
+    return digest
 
 
 @functools.lru_cache(maxsize=256)
-def _hash_file(target: Path, size: int, mtime_ns: int) -> str:
-    """sha256 of a file, once per (path, size, mtime) in a process: a sweep or benchmark session loads the same
-    8 GB checkpoint once per setting and need not read it again just to hash it."""
+def _hash_file(target: Path, size: int, mtime_ns: int, ctime_ns: int, inode: int) -> str:
+    """sha256 of a file, once per (path, size, mtime, ctime, inode) in a process: a sweep or benchmark session loads
+    the same 8 GB checkpoint once per setting and need not read it again just to hash it."""
+    global hash_reads
+    hash_reads += 1
     digest = hashlib.sha256()
     with open(target, "rb") as fh:
         while chunk := fh.read(8 << 20):
@@ -138,8 +154,40 @@ def _hash_file(target: Path, size: int, mtime_ns: int) -> str:
     return digest.hexdigest()
 
 
-def weights_fingerprint(model_dir: Path) -> dict:
-    """sha256 per weight file and one combined hash, recorded with every run."""
-    files = {f.name: file_sha256(f) for f in weight_files(model_dir)}
+_MAX_REMEMBERED = 512
+
+
+def _read_hash_cache(cache_file: Path) -> dict:
+    """The cache of earlier hashes; a missing, unreadable or damaged file is an empty cache (it only saves time)."""
+    try:
+        data = json.loads(Path(cache_file).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _remember_hash(cache_file: Path, key: str, digest: str) -> None:
+    cache_file = Path(cache_file)
+    entries = _read_hash_cache(cache_file)
+    entries.pop(key, None)
+    entries[key] = digest  # newest last; the oldest go first when the cache is full
+    entries = dict(list(entries.items())[-_MAX_REMEMBERED:])
+    try:
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        # Written whole then renamed: a reader (another run starting) sees the old file or the new one.
+        fd, tmp = tempfile.mkstemp(prefix=f".{cache_file.name}.", dir=cache_file.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(json.dumps(entries, indent=0) + "\n")
+            os.replace(tmp, cache_file)
+        finally:
+            Path(tmp).unlink(missing_ok=True)  # gone already when the rename succeeded
+    except OSError:
+        pass  # a read-only cache directory costs a rehash next time, nothing else
+
+
+def weights_fingerprint(model_dir: Path, cache_file: Path | None = None) -> dict:
+    """sha256 per weight file and one combined hash, recorded with every run (`cache_file`: see file_sha256)."""
+    files = {f.name: file_sha256(f, cache_file) for f in weight_files(model_dir)}
     combined = hashlib.sha256("".join(f"{k}:{v}\n" for k, v in sorted(files.items())).encode()).hexdigest()
     return {"sha256": combined, "files": files}

@@ -19,7 +19,7 @@ from evalkit.phi3v.hub import ModelSource, resolve_model, weight_files
 from evalkit.phi3v.modeling import DEFAULT_IMAGE_TOKEN_ID, Phi3VForCausalLM
 
 DTYPES = {name: getattr(torch, name) for name in DTYPE_NAMES}  # the names are evalkit.config.settings'
-__all__ = ["check_setting", "flash_attn_version", "load_model", "resolve_device", "resolve_dtype"]
+__all__ = ["check_setting", "flash_attn_version", "load_model", "resolve_device", "resolve_dtype", "set_attention"]
 # Published checkpoints may carry this alias of embed_tokens (the remote code shared the module); same tensor.
 _ALIASES = {"model.vision_embed_tokens.wte.weight": "model.embed_tokens.weight"}
 
@@ -161,6 +161,20 @@ def load_model(
     model.image_token_id = tokens.get("<|image|>", DEFAULT_IMAGE_TOKEN_ID)
     model.generation_config, model.decoding = _generation_config(source.path, tokens)
     return model
+
+
+def set_attention(model: Phi3VForCausalLM, attn: str, *, masked: bool = False) -> None:
+    """Switch a loaded model to another attention setting without reloading its weights (a sweep over attention
+    settings loads once): the same checks as load_model, then both configs name the new implementation, which
+    transformers looks up at every call."""
+    dtype, device = model.model.embed_tokens.weight.dtype, model.model.embed_tokens.weight.device
+    check_setting(attn, dtype, device, masked=masked)
+    register()
+    vision = model.model.vision_embed_tokens.img_processor.vision_model.config
+    head_dims = [c.hidden_size // c.num_attention_heads for c in (model.config, vision)]
+    probe_sdpa_backend(attn, dtype, device, head_dims, masked=masked)
+    model.config._attn_implementation = implementation(attn)
+    vision._attn_implementation = implementation(attn)
 
 
 # What evalkit decodes with, whatever the checkpoint's generation_config.json says: greedy search, one beam, no

@@ -109,6 +109,11 @@ def summarize_performance(
         "decode_tokens_per_s": Stats.from_values(
             [p.decode_tokens_per_s for p in batches if p.decode_tokens_per_s is not None], "tokens/s"
         ).to_dict(),
+        # What batching buys: a batch's rows decode together, so the batch makes batch_size x the per-sequence rate.
+        "decode_tokens_per_s_aggregate": Stats.from_values(
+            [p.decode_tokens_per_s * (p.batch_size or 1) for p in batches if p.decode_tokens_per_s is not None],
+            "tokens/s",
+        ).to_dict(),
         "tokens": {
             kind: Stats.from_values([p.tokens[kind] for p in ok if kind in p.tokens], "tokens").to_dict()
             for kind in sorted({k for p in ok for k in p.tokens})

@@ -141,10 +141,44 @@ def gpu_results_markdown(
     return "\n".join(parts) + "\n"
 
 
+def with_decode_section(text: str, decode_json: Path, *, has_runs: bool) -> str:
+    """Put scripts/gpu_decode.py's section after the steps table; without separate runs (the default acceptance
+    loads the model once, in that script) the empty settings and benchmark sections are left out."""
+    import json
+
+    from evalkit.reports.gpu_decode import decode_markdown
+
+    path = Path(decode_json)
+    if path.is_file():
+        data = json.loads(path.read_text(encoding="utf-8"))
+        section = decode_markdown(data)
+        if not has_runs and data.get("environment"):  # the machine as the decode script saw it
+            text = "\n".join(
+                f"**Machine:** {_environment_line(data['environment'])}" if line.startswith("**Machine:**") else line
+                for line in text.split("\n")
+            )
+    else:
+        section = f"## Decode loop\n\n_not measured: {path} was not written (see the steps table)_\n"
+    head, sep, rest = text.partition("## Settings (`python -m evalkit`)")
+    if not has_runs:
+        return head + section
+    return head + section + "\n" + sep + rest
+
+
 def write_gpu_results(
-    runs_root: Path, bench_json: Path | None, steps_file: Path | None, out: Path, *, when: str, commit: str
+    runs_root: Path | None,
+    bench_json: Path | None,
+    steps_file: Path | None,
+    out: Path,
+    *,
+    when: str,
+    commit: str,
+    decode_json: Path | None = None,
 ) -> Path:
-    text = gpu_results_markdown(find_runs(runs_root), bench_json, read_steps(steps_file), when=when, commit=commit)
+    run_dirs = find_runs(runs_root) if runs_root is not None and Path(runs_root).is_dir() else []
+    text = gpu_results_markdown(run_dirs, bench_json, read_steps(steps_file), when=when, commit=commit)
+    if decode_json is not None:
+        text = with_decode_section(text, decode_json, has_runs=bool(run_dirs) or bench_json is not None)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out, text)

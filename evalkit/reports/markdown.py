@@ -100,7 +100,12 @@ def performance_rows(view: RunView) -> list[list]:
     if tps and tps.get("n"):
         rows.append(
             ["decode speed", "tokens/s", fmt(stat_value(tps, "median"), 1), fmt(stat_value(tps, "p90"), 1), tps["n"]]
-        )
+        )  # fmt: skip
+    agg = perf.get("decode_tokens_per_s_aggregate")
+    if agg and agg.get("n") and (perf.get("batch_size") or 1) > 1:
+        rows.append(
+            ["decode speed (aggregate, all rows of a batch)", "tokens/s", fmt(stat_value(agg, "median"), 1), fmt(stat_value(agg, "p90"), 1), agg["n"]]
+        )  # fmt: skip
     if perf.get("load_s") is not None:
         rows.append(["model load", "s", fmt(float(perf["load_s"]), 2), "", 1])
     for key in MEMORY_KEYS:
@@ -148,6 +153,16 @@ def timing_note(view: RunView) -> str:
             "Throughput mode: preprocessing ran ahead in a background thread, so it is not part of `generate` "
             "(copy to the device + prefill + decode)."
         )
+    compiled = (perf.get("harness") or {}).get("compiled_requests") or 0
+    if compiled:
+        parts.append(
+            f"**Warning: {compiled} timed request(s) included torch.compile building a graph** (a compile or "
+            "recompile inside a timed region): their latency includes compile time; more warm-up or fewer batch "
+            "shapes avoids it."
+        )
+    breaks = (perf.get("decode") or {}).get("graph_breaks") or 0
+    if breaks:
+        parts.append(f"**Warning: the compiled decode step had {breaks} graph break(s).**")
     differ = perf.get("repeats_differ")
     if differ:
         parts.append(f"**{differ['n']} sample(s) gave different tokens in timed repeats** (a nondeterministic kernel).")

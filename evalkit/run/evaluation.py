@@ -22,6 +22,7 @@ import torch
 
 from evalkit.config.settings import RuntimeConfig
 from evalkit.errors import EvalkitError
+from evalkit.phi3v.decode import capacity_for
 from evalkit.phi3v.engine import LoadedModel
 from evalkit.phi3v.images import CROP_SIZE
 from evalkit.records import LoopFigures, Prediction
@@ -47,6 +48,8 @@ class RunState:
     batches: int = 0
     compiled_requests: int = 0
     figures: list[BatchFigures] = field(default_factory=list)
+    decode_start: dict = field(default_factory=dict)  # the decoder's counts when the run began (runner)
+    energy: object = None  # evalkit.run.energy.EnergyWindow of the evaluation loop (runner)
     # Batch ids are unique within the run: rank r of N numbers its batches base + r, base + r + N, ...; a resumed
     # run starts past the ids its earlier attempts used.
     base: int = 0
@@ -221,7 +224,10 @@ def _predictions(loaded, batch: list[Item], requests: list[Request], state: RunS
     else:
         crops = 0
     prompt_tokens = [int(n) for n in prompt_lengths]
-    state.figures.append(BatchFigures(prompt_tokens, generated, crops, chosen.generation.prefill_ms, rate))
+    figures = BatchFigures(
+        prompt_tokens, generated, crops, chosen.generation.prefill_ms, rate, int(sum(image_positions)), first.kv_columns
+    )
+    state.figures.append(figures)
     return out
 
 
@@ -230,22 +236,22 @@ def _predictions(loaded, batch: list[Item], requests: list[Request], state: RunS
 
 def warm_up(loaded: LoadedModel, batches: Sequence[list[Item]], runtime: RuntimeConfig) -> None:
     """Untimed requests so that kernels are compiled and caches allocated before anything is measured. With
-    runtime.compile, batches of two prompt lengths and of each batch size: torch.compile specialises on the first
-    shape it sees and generalises on the second, so the timed requests find their graphs built (a request that
-    still compiles is counted in performance.harness.compiled_requests)."""
+    runtime.compile, one batch per decode-loop shape (batch size x KV-cache capacity bucket, evalkit.phi3v.decode):
+    each shape is one compiled graph, so the timed requests find theirs built (a request that still compiles, e.g.
+    when the estimate missed a bucket, is counted in performance.harness.compiled_requests)."""
     picks = list(batches[:1])
     if runtime.compile and picks:
 
-        def length(batch: list[Item]) -> int:
-            return max(estimate_prompt_tokens(loaded.processor, item) for item in batch)
+        def shape(batch: list[Item]) -> tuple[int, int]:
+            longest = max(estimate_prompt_tokens(loaded.processor, item) for item in batch)
+            rows = runtime.batch_size if runtime.mode == "throughput" else len(batch)
+            return rows, capacity_for(longest + longest_budget(batch) - 1)
 
-        sizes, lengths = {len(picks[0])}, {length(picks[0])}
+        seen = {shape(picks[0])}
         for batch in batches[1:]:
-            new_length = len(lengths) < 2 and length(batch) not in lengths
-            if new_length or len(batch) not in sizes:
+            if shape(batch) not in seen:
                 picks.append(batch)
-                sizes.add(len(batch))
-                lengths.add(length(batch))
+                seen.add(shape(batch))
     for _ in range(runtime.warmup):
         for batch in picks:
             ready, _ = check_images(loaded, batch)

@@ -4,9 +4,10 @@ On CUDA, work is timed with CUDA events (recorded on the stream, read after one 
 serialise the GPU; on the CPU with `time.perf_counter`.
 
 The timing rules a run follows (README "What a run measures"):
-- one timed *request* is one `generate()` call for a batch, with what the mode puts around it: the preprocessing
-  from the image files in latency mode, the copy of the prepared inputs to the device in throughput mode; scoring,
-  text decoding and the untimed image check are never inside it (`timed_region` marks it, tests check it);
+- one timed *request* is one greedy generation for a batch (evalkit.phi3v.decode), with what the mode puts around
+  it: the preprocessing from the image files in latency mode, the copy of the prepared inputs to the device in
+  throughput mode; scoring, text decoding and the untimed image check are never inside it (`timed_region` marks
+  it, tests check it);
 - a batch is timed once, so summaries count batches, not samples;
 - with repeats, the batch's timings are those of its median request (lower median of the request's total), so the
   phases of a record always come from one request and add up;
@@ -29,7 +30,6 @@ from dataclasses import dataclass
 
 import psutil
 import torch
-from transformers import LogitsProcessor
 
 from evalkit.scoring.statistics import Stats
 
@@ -56,6 +56,9 @@ class _Mark:
         return (later.t - self.t) * 1000.0
 
 
+Mark = _Mark  # public name for code that times its own phases (evalkit.phi3v.decode)
+
+
 def synchronize(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -75,40 +78,11 @@ def in_timed_region() -> bool:
     return getattr(_timed, "depth", 0) > 0
 
 
-class StepClock(LogitsProcessor):
-    """Marks the start of a generate() call and every decoding step.
-
-    Used as a logits processor: generate() calls it once per new token, right after the forward pass that produced
-    the logits, so the first call closes the prefill and the remaining calls are decode steps.
-    """
-
-    def __init__(self, device: torch.device):
-        self.device = device
-        self.marks: list[_Mark] = []
-
-    def start(self) -> None:
-        self.marks = [_Mark(self.device)]
-
-    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
-        self.marks.append(_Mark(self.device))
-        return scores
-
-    def stop(self) -> GenerationTiming:
-        self.marks.append(_Mark(self.device))
-        synchronize(self.device)
-        if len(self.marks) < 3:
-            raise RuntimeError("StepClock saw no generation step; was it passed as a logits processor?")
-        start, first, end = self.marks[0], self.marks[1], self.marks[-1]
-        return GenerationTiming(
-            prefill_ms=start.ms_until(first), decode_ms=first.ms_until(end), steps=len(self.marks) - 2
-        )
-
-
 @dataclass(frozen=True)
 class GenerationTiming:
     prefill_ms: float  # time to first token: image encoding + prompt forward pass
-    decode_ms: float  # every later step, up to generate() returning
-    steps: int  # tokens generated (including one that may be a stop token)
+    decode_ms: float  # every later step, up to the generation returning
+    steps: int  # forward passes: tokens generated per row, including steps run past the last stop token
 
     @property
     def decode_tokens_per_s(self) -> float | None:
@@ -118,7 +92,7 @@ class GenerationTiming:
 
 @dataclass(frozen=True)
 class RequestTiming:
-    """One timed request: a batch's generate() call and what the mode puts around it (ms)."""
+    """One timed request: a batch's generation and what the mode puts around it (ms)."""
 
     generation: GenerationTiming
     total_ms: float  # the whole timed request

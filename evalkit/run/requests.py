@@ -1,4 +1,7 @@
-"""Timed requests: one batch's generate() call with what the run's mode puts around it, and nothing else.
+"""Timed requests: one batch's greedy generation with what the run's mode puts around it, and nothing else.
+
+Generation is evalkit's own decode loop (evalkit.phi3v.decode): a static KV cache per batch/length bucket, reused
+across requests; with runtime.compile the decode step is compiled whole (a CUDA graph on CUDA).
 
 Latency mode: the request starts from the image files (decode, HD transform, tokenization are inside its timing).
 Throughput mode: a background thread prepares the next batches (evalkit.run.batching.Prefetcher) and the request starts
@@ -11,24 +14,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
-from transformers import CompileConfig, LogitsProcessorList
 
 from evalkit.config.settings import RuntimeConfig
+from evalkit.phi3v.decode import decoder_for
 from evalkit.phi3v.engine import LoadedModel
 from evalkit.phi3v.images import load_image
 from evalkit.run.batching import Prefetcher, Prepared, prepare
 from evalkit.run.items import Item
-from evalkit.run.measure import LatencyTracker, RequestTiming, StepClock, compiled_graphs, timed_region
-
-
-def generate_kwargs(runtime: RuntimeConfig, device: torch.device) -> dict:
-    """runtime.compile: transformers' static KV cache, and its torch.compile of the forward for the decode steps
-    (the prefill is not compiled). On the CPU transformers compiles only when told to (_compile_all_devices)."""
-    if not runtime.compile:
-        return {}
-    config = CompileConfig(mode="reduce-overhead" if device.type == "cuda" else "default")
-    config._compile_all_devices = True
-    return {"cache_implementation": "static", "compile_config": config}
+from evalkit.run.measure import LatencyTracker, RequestTiming, compiled_graphs, timed_region
 
 
 @dataclass
@@ -38,6 +31,7 @@ class Request:
     inputs: dict[str, torch.Tensor]
     new_tokens: torch.Tensor
     timing: RequestTiming
+    kv_columns: float | None = None  # KV cache columns a decode step read per row (mean; evalkit.run.roofline)
 
 
 def timed_request(
@@ -52,7 +46,8 @@ def timed_request(
     from the image files and preprocesses inside the timing; with it (throughput mode) it starts from the prepared
     CPU tensors."""
     device = loaded.device
-    tracker, clock, graphs = LatencyTracker(device), StepClock(device), compiled_graphs()
+    tracker, graphs = LatencyTracker(device), compiled_graphs()
+    decoder = decoder_for(loaded.model, graph=runtime.compile)
     with timed_region(), tracker.track("total"):
         if prepared is None:
             with tracker.track("preprocess"):
@@ -61,19 +56,15 @@ def timed_request(
         else:
             cpu_inputs = prepared.inputs
         inputs = {k: v.to(device, non_blocking=True) for k, v in cpu_inputs.items()}
-        clock.start()
-        # synced_gpus=False: under torchrun each rank generates its own batches; transformers would otherwise keep
-        # the ranks in lockstep whenever it thinks the model is sharded (FSDP / DeepSpeed ZeRO-3).
-        with torch.inference_mode():
-            output = loaded.model.generate(
-                **inputs, max_new_tokens=max_new_tokens, do_sample=False, synced_gpus=False,
-                logits_processor=LogitsProcessorList([clock]), **generate_kwargs(runtime, device),
-            )  # fmt: skip
-        generation = clock.stop()
-        new_tokens = output[:, inputs["input_ids"].shape[1] :].cpu()
+        # The decoder times its own prefill (up to the first token) and decode phases, after the copy above.
+        # Throughput mode runs every batch at the configured size (fixed shapes: one cache and graph per bucket).
+        fixed = runtime.batch_size if runtime.mode == "throughput" else None
+        output = decoder.generate(**inputs, max_new_tokens=max_new_tokens, pad_batch_to=fixed)
+        generation = output.timing
+        new_tokens = output.new_tokens.cpu()
     preprocess = tracker.last("preprocess") if prepared is None else None
     timing = RequestTiming(generation, tracker.last("total"), preprocess, compiled=compiled_graphs() > graphs)
-    return Request(cpu_inputs, new_tokens, timing)
+    return Request(cpu_inputs, new_tokens, timing, output.kv_columns)
 
 
 def prefetcher(loaded: LoadedModel, batches: Sequence[list[Item]]) -> Prefetcher:

@@ -148,11 +148,12 @@ def suite_differences(record: RunRecord, cfg: EvalConfig) -> list[str]:
 
 
 def weight_differences(record: RunRecord, cfg: EvalConfig) -> list[str]:
-    from evalkit.phi3v.engine import model_source
+    from evalkit.phi3v.engine import hash_cache_file, model_source
     from evalkit.phi3v.hub import weights_fingerprint
 
     recorded = (record.provenance.get("weights") or {}).get("sha256")
-    now = weights_fingerprint(model_source(cfg.model, cfg.cache_dir).path)["sha256"]  # cached: the load reuses it
+    path = model_source(cfg.model, cfg.cache_dir).path
+    now = weights_fingerprint(path, hash_cache_file(cfg.cache_dir))["sha256"]  # cached: the load reuses it
     return [] if recorded == now else [f"model weights changed (sha256 {str(recorded)[:12]} -> {now[:12]})"]
 
 

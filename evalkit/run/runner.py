@@ -23,6 +23,7 @@ from evalkit.config.settings import EvalConfig, RuntimeConfig
 from evalkit.data.suites import Sample, Suite, resolve_suites
 from evalkit.errors import EvalkitError, OutputError, UnsupportedSettingError
 from evalkit.phi3v import engine
+from evalkit.phi3v.decode import decoder_for
 from evalkit.phi3v.engine import LoadedModel
 from evalkit.records import (
     RUN_FILE,
@@ -39,12 +40,13 @@ from evalkit.records.lock import lock_run_dir
 from evalkit.reports import write_run_reports
 from evalkit.run import distributed, interrupt, sharded_run
 from evalkit.run.batching import check_context, estimate_prompt_tokens
+from evalkit.run.energy import EnergyMeter, EnergyWindow
 from evalkit.run.evaluation import RunState, check_images, evaluate, plan, predict, warm_up
 from evalkit.run.items import Item, make_items
 from evalkit.run.measure import MemoryTracker, release_memory
 from evalkit.run.provenance import environment
 from evalkit.run.requests import request_round
-from evalkit.run.roofline import BatchFigures, model_shape, roofline
+from evalkit.run.roofline import BatchFigures, copy_bandwidth, model_shape, roofline
 
 if TYPE_CHECKING:
     from evalkit.run.resume import ResumePoint
@@ -114,7 +116,8 @@ def _roofline(loaded: LoadedModel, runtime: RuntimeConfig, figures: list[BatchFi
         return None
     tf32 = torch.get_float32_matmul_precision() != "highest" or torch.backends.cuda.matmul.allow_tf32
     name = torch.cuda.get_device_name(loaded.device)
-    return roofline(model_shape(loaded.model), figures, name, runtime.dtype, tf32)
+    bandwidth, _how = copy_bandwidth(loaded.device)
+    return roofline(model_shape(loaded.model), figures, name, runtime.dtype, tf32, bandwidth)
 
 
 def _extra(runtime: RuntimeConfig) -> dict:
@@ -125,6 +128,11 @@ def _performance(everything, new, loaded: LoadedModel, runtime: RuntimeConfig, s
     """`performance` over `everything` (a resumed run's earlier samples included); the loop, load time and memory
     are this process's (`new`: what it answered)."""
     extra = {**_extra(runtime), "harness": state.loop_figures(runtime.mode, new).to_dict()}
+    extra["fingerprint_s"] = loaded.fingerprint_s
+    extra["decode"] = decoder_for(loaded.model, graph=runtime.compile).stats(since=state.decode_start)
+    ok = [p for p in new if not p.failed]
+    window = state.energy or EnergyWindow(None, None, None, None, "no evaluation loop ran")
+    extra["energy"] = window.to_dict(sum(p.tokens.get("generated", 0) for p in ok), len(ok))
     rooftop = _roofline(loaded, runtime, state.figures)
     if rooftop is not None:
         extra["roofline"] = rooftop
@@ -139,6 +147,8 @@ def _evaluate(cfg: EvalConfig, loaded: LoadedModel, batches, state: RunState, wr
         warm_up(loaded, batches, rt)
         interrupt.check()
         bars: dict[str, tqdm] = {}
+        energy = EnergyMeter(loaded.device)  # NVML on CUDA; elsewhere it records why there is no figure
+        energy.start()
         state.clock.start()
         try:
             for batch, predictions in evaluate(loaded, batches, rt, state):
@@ -157,6 +167,7 @@ def _evaluate(cfg: EvalConfig, loaded: LoadedModel, batches, state: RunState, wr
             for bar in bars.values():
                 bar.close()
         state.clock.stop()
+        state.energy = energy.stop()
     return memory.to_dict()
 
 
@@ -270,6 +281,7 @@ def run(
         release_memory(loaded.device)  # what earlier settings of this process left must not count as this one's peak
         base = 1 + max((p.batch_id for p in done if p.batch_id is not None), default=-1)
         state = RunState(base=base, stride=dist.world_size, offset=dist.rank)
+        state.decode_start = decoder_for(loaded.model, graph=rt.compile).stats()  # a reused model's counts so far
         order = {(item.suite, item.id): i for i, item in enumerate(items)}
         new: list[Prediction] = []
         show = cfg.progress and dist.is_main
