@@ -35,7 +35,7 @@ TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--np
 # Run by the "killed" process: the real command, with RunWriter.add dying on the third sample while writing it.
 KILLER = """
 import os, signal, sys
-from evalkit import records
+from evalkit import cli, records
 written, real_add = [], records.RunWriter.add
 def add(self, prediction):
     if len(written) == 2:
