@@ -19,6 +19,7 @@ from evalkit.preflight import Combination, check_inputs
 from evalkit.records import SAMPLES_FILE, Prediction, RunRecord, load_run
 from evalkit.reports.baseline import SavedBaseline, baseline_path, load_baseline, save_baseline
 from evalkit.reports.common import RunView
+from evalkit.reports.verdicts import Verdict
 from evalkit.settings import EvalConfig, default_model_name
 from evalkit.suites import Suite, resolve_suites
 
@@ -54,6 +55,8 @@ class Options:
     perf_rounds: int
     perf_warmup: int
     runs_dir: Path
+    verdicts: Path = Path("reports/benchmarks/verdicts.json")
+    missing_history: str = "fail"  # --missing-history: fail | save
     force_baseline: bool = False
     allow_skip: bool = False
     # Set by pytest_configure from evalkit.preflight.plan_settings ("DTYPE-ATTN" names):
@@ -148,6 +151,19 @@ class BenchSession:
         self.baseline_written: SavedBaseline | None = None  # --update-baseline, once the reference has run
         self.notes: list[str] = []
         self.say: Callable[[str], None] = lambda line: None  # pytest's terminal reporter (conftest), rank 0 only
+        self.first_run: str | None = None  # --missing-history save: why nothing was compared
+        # The session's gate verdicts (conftest builds one per test from its report, with the numbers the test
+        # gave through `detail`), written to --verdicts at the end.
+        self.verdicts: list[Verdict] = []
+        self.current_test: str | None = None
+        self.details: dict[str, dict] = {}
+        self.pending_performance: dict[str, dict] = {}  # latency tests that ran: pytest-benchmark judges them
+
+    def detail(self, **fields) -> None:
+        """The numbers behind the running test's verdict (metric, reference, candidate, difference, interval, n,
+        unit, tolerance); its outcome comes from the test's report."""
+        if self.current_test is not None:
+            self.details.setdefault(self.current_test, {}).update(fields)
 
     # -- configuration -------------------------------------------------------------------------------------
 

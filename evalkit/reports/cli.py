@@ -112,13 +112,22 @@ def compare_main(argv: list[str]) -> int:
         metavar="R",
         help="fail when the candidate's peak memory (allocated on CUDA, else RSS) exceeds R x the reference's",
     )
+    parser.add_argument(
+        "--format",
+        choices=("markdown", "json"),
+        default="markdown",
+        help="what goes to stdout: the Markdown report (default) or the verdicts as JSON (docs/verdicts.md); "
+        "both write compare.md, compare.html and verdicts.json to --out",
+    )
     args = _parse(parser, argv)
     if isinstance(args, int):
         return args
 
     def body() -> int:
+        from evalkit.records import dumps
         from evalkit.reports.compare_render import write_comparison
         from evalkit.reports.comparison import compare  # keep CLI start-up light
+        from evalkit.reports.verdicts import comparison_verdicts, verdicts_document, write_verdicts
 
         if len(args.paths) < 2:
             raise EvalkitError("compare needs at least two RUN_OR_BASELINE paths (the first is the reference)")
@@ -136,8 +145,16 @@ def compare_main(argv: list[str]) -> int:
         )
         out = args.out or Path("reports/compare") / datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
         md_path, html_path = write_comparison(comp, out)
-        print(md_path.read_text(encoding="utf-8"))
-        print(f"written: {md_path} {html_path}")
+        context = {"reference": str(paths[0]), "candidates": [str(p) for p in paths[1:]]}
+        verdicts = comparison_verdicts(comp)
+        json_path = write_verdicts(out / "verdicts.json", verdicts, source="evalkit compare", context=context)
+        if args.format == "json":
+            document = verdicts_document(verdicts, source="evalkit compare", context=context)
+            print(dumps(document, indent=1))
+            print(f"written: {md_path} {html_path} {json_path}", file=sys.stderr)
+        else:
+            print(md_path.read_text(encoding="utf-8"))
+            print(f"written: {md_path} {html_path} {json_path}")
         for pair in comp.pairs:
             for line in pair.failure_lines():
                 print(f"evalkit compare: FAIL: {one_line(line)}", file=sys.stderr)
