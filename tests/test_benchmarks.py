@@ -276,7 +276,7 @@ def test_degraded_setting_fails_quality_with_interval_and_worst_samples(degraded
     message = degraded.output.split("test_quality_against_baseline[float32-eager-ocr] _", 1)[-1]
     assert "float32-eager ocr: quality regression against default.json" in message, degraded.explain()
     diff = re.search(
-        r"located_cer \(lower is better\): baseline [\d.]+ \(n=58\) -> now [\d.]+ \(n=3\), "
+        r"located_cer \(lower is better\): baseline [\d.]+ \(n=3\) -> now [\d.]+ \(n=3\), "
         r"paired diff \+([\d.]+) \[95% CI \+([\d.]+), \+([\d.]+)\] over 3 samples",
         message,
     )

@@ -376,3 +376,41 @@ def test_baseline_save_refuses_a_partial_run_even_forced(tmp_path):
     partial = write_fake_run(tmp_path / "runs", n_ocr=5)
     with pytest.raises(EvalkitError, match="partial: 5 of the 12 samples of suite 'ocr-basic'"):
         save_baseline(partial, tmp_path / "b", force=True)
+
+
+def test_means_are_over_the_paired_samples_and_the_unpaired_are_named(tmp_path):
+    # Before: the reference's whole-suite mean stood beside the candidate's mean over fewer samples, next to a paired
+    # difference over those few that disagreed with both.
+    ref = write_fake_run(tmp_path, "ref", n_ocr=12)
+    cand = write_fake_run(tmp_path, "cand", n_ocr=4)
+    pair = compare([ref, cand]).pairs[0]
+    ocr = _diff(compare([ref, cand]), "ocr-basic", "located_cer")
+    first_four = [p.scores["located_cer"] for p in load_run(ref)[1] if p.suite == "ocr-basic"][:4]
+    assert ocr.reference.n == ocr.candidate.n == ocr.diff.n == 4
+    assert ocr.reference.mean == pytest.approx(sum(first_four) / 4)
+    assert ocr.candidate.mean - ocr.reference.mean == pytest.approx(ocr.diff.mean)
+    (note,) = [n for n in pair.notes if n.startswith("means are over")]
+    assert "means are over the 12 samples both runs hold (20 in reference, 12 in candidate)" in note
+    assert "unpaired: 8 (ocr-basic/ocr-basic-004, ocr-basic/ocr-basic-005" in note and "0 in the candidate only" in note
+
+
+def test_compare_format_json_prints_the_verdicts_failed_first(tmp_path, capsys):
+    ref = write_fake_run(tmp_path, "ref")
+    worse = write_fake_run(tmp_path, "worse", score_shift=0.3)
+    out = tmp_path / "cmp"
+    assert compare_main([str(ref), str(worse), "--out", str(out), "--format", "json"]) == 1
+    captured = capsys.readouterr()
+    document = json.loads(captured.out)
+    assert document == json.loads((out / "verdicts.json").read_text()) | {"created_at": document["created_at"]}
+    assert document["kind"] == "evalkit-verdicts" and document["schema_version"] == 1
+    assert document["source"] == "evalkit compare" and document["passed"] is False
+    assert document["reference"] == str(ref) and document["candidates"] == [str(worse)]
+    first = document["verdicts"][0]
+    assert first["verdict"] == "fail" and first["gate"] == "quality"
+    assert first["difference"] == pytest.approx(first["candidate"] - first["reference"])
+    assert first["interval"][0] <= first["difference"] <= first["interval"][1] and first["n"] > 0
+    assert [v["verdict"] for v in document["verdicts"]] == sorted(
+        (v["verdict"] for v in document["verdicts"]), key=("fail", "pass", "skip").index
+    )
+    assert document["counts"]["fail"] == 2  # located_cer up on ocr, score down on describe
+    assert "evalkit compare: FAIL:" in captured.err

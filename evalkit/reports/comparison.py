@@ -24,7 +24,7 @@ from evalkit.gates import describe_setting_diff, memory_key, setting_diff
 from evalkit.records import Prediction
 from evalkit.reports.baseline import load_run_or_baseline
 from evalkit.reports.common import MEMORY_KEYS, RunView, estimate, metric_info
-from evalkit.stats import Estimate, paired_bootstrap_diff
+from evalkit.stats import Estimate, bootstrap_mean_ci, paired_bootstrap_diff
 
 CHANGE_EPS = 1e-9
 
@@ -35,7 +35,7 @@ class MetricDiff:
     metric: str
     higher_is_better: bool | None
     gating: bool  # whether a regression on this metric can fail the comparison
-    reference: Estimate | None  # each run's own summary (all its successful samples)
+    reference: Estimate | None  # mean over the samples that succeeded in both runs (the pairs of `diff`)
     candidate: Estimate | None
     diff: Estimate  # paired mean of (candidate - reference) over common successful sample ids
     verdict: str  # "regression" | "improvement" | "no change" | "n/a"
@@ -173,6 +173,13 @@ def _metric_diffs(
             pairs = [(_score(ri[k], metric), _score(ci[k], metric)) for k in keys]
             pairs = [(a, b) for a, b in pairs if not (math.isnan(a) or math.isnan(b))]
             diff = paired_bootstrap_diff([a for a, _ in pairs], [b for _, b in pairs])
+            # Both sides' means over the same paired samples, so that they agree with the paired difference (a
+            # baseline's whole-suite mean beside a limited run's would not); a metric without per-sample values
+            # (yes_no_f1) keeps each run's own estimate.
+            ref_est, cand_est = estimate(r_metrics[metric]), estimate(c_metrics[metric])
+            if pairs:
+                ref_est = bootstrap_mean_ci([a for a, _ in pairs])
+                cand_est = bootstrap_mean_ci([b for _, b in pairs])
             hib = metric_info(metric).higher_is_better
             verdict = _verdict(diff, hib)
             gating = metric in gate_metrics if gate_metrics else metric == primary
@@ -183,8 +190,8 @@ def _metric_diffs(
                     metric,
                     hib,
                     gating,
-                    estimate(r_metrics[metric]),
-                    estimate(c_metrics[metric]),
+                    ref_est,
+                    cand_est,
                     diff,
                     verdict,
                     fails,
@@ -272,7 +279,17 @@ def _notes(ref: RunView, cand: RunView) -> list[str]:
         notes.append(f"weights differ: {weights[0][:12]} vs {weights[1][:12]} (another checkpoint or revision)")
     ri, ci = _index(ref.samples), _index(cand.samples)
     if set(ri) != set(ci):
-        notes.append(f"{len(set(ri) & set(ci))} common samples ({len(ri)} in reference, {len(ci)} in candidate)")
+        only_ref, only_cand = sorted(set(ri) - set(ci)), sorted(set(ci) - set(ri))
+
+        def named(keys: list[tuple[str, str]]) -> str:
+            listed = ", ".join(f"{suite}/{sample_id}" for suite, sample_id in keys[:5])
+            return f"{len(keys)} ({listed}{' ...' if len(keys) > 5 else ''})" if keys else "0"
+
+        notes.append(
+            f"means are over the {len(set(ri) & set(ci))} samples both runs hold ({len(ri)} in reference, "
+            f"{len(ci)} in candidate); unpaired: {named(only_ref)} in the reference only, {named(only_cand)} in the "
+            "candidate only"
+        )
     return notes
 
 
