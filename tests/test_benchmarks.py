@@ -479,3 +479,62 @@ def test_a_missing_baseline_fails_the_quality_and_memory_gates(refusals):
 def test_committed_baseline_is_untouched(normal, degraded, cycle):
     assert COMMITTED_SHA256 is not None, f"{COMMITTED_BASELINE} is missing"
     assert hashlib.sha256(COMMITTED_BASELINE.read_bytes()).hexdigest() == COMMITTED_SHA256
+
+
+# ----------------------------------------------------- a fresh runner: no pytest-benchmark history, verdicts
+
+
+@pytest.fixture(scope="module")
+def fresh_runner(tmp_path_factory) -> tuple[Path, Outcome, Outcome]:
+    """--benchmark-compare-fail with an empty history: refused in one line by default, saved with
+    --missing-history save (one OCR sample, eager only, the job summary and verdicts written)."""
+    tmp = tmp_path_factory.mktemp("fresh")
+    compare = [
+        *("--benchmark-storage", f"file://{tmp / 'storage'}", "--benchmark-compare"),
+        "--benchmark-compare-fail=median:150%",
+    ]
+    quick = [*QUICK[:3], "1", *QUICK[4:], "--attn", "eager", "--perf-samples", "1", "--perf-rounds", "1"]
+    refused = pytest_benchmarks(*quick, *compare, runs_dir=tmp / "runs-refused")
+    saved = pytest_benchmarks(
+        *quick,
+        *compare,
+        "--missing-history",
+        "save",
+        runs_dir=tmp / "runs",
+        env={"GITHUB_STEP_SUMMARY": str(tmp / "summary.md")},
+    )
+    return tmp, refused, saved
+
+
+def test_no_history_is_one_line_before_any_model_is_loaded(fresh_runner):
+    # Before: the whole matrix ran, then a traceback and exit 4.
+    tmp, refused, _ = fresh_runner
+    assert refused.rc == 4, refused.explain()
+    assert "Traceback" not in refused.output and "loading model" not in refused.output, refused.explain()
+    assert f"evalkit: --benchmark-compare-fail: no saved pytest-benchmark run in {tmp / 'storage'} to compare with" in (
+        refused.output
+    )
+
+
+def test_missing_history_save_saves_the_first_run_and_writes_the_verdicts(fresh_runner):
+    tmp, _, saved = fresh_runner
+    assert saved.rc == 0, saved.explain()
+    assert f"evalkit: no pytest-benchmark history in {tmp / 'storage'}: nothing compared" in saved.output
+    assert len(list((tmp / "storage").rglob("0001_*.json"))) == 1, saved.explain()
+    document = json.loads((tmp / "runs" / "verdicts.json").read_text(encoding="utf-8"))
+    assert document["kind"] == "evalkit-verdicts" and document["passed"] is True
+    by_gate = {v["gate"]: v for v in document["verdicts"]}
+    assert set(by_gate) == {"quality", "agreement", "memory", "performance"}
+    quality = by_gate["quality"]
+    assert (quality["verdict"], quality["setting"], quality["suite"], quality["metric"]) == (
+        "pass", "float32-eager", "ocr", "located_cer"
+    )  # fmt: skip
+    assert quality["n"] == 1 and quality["difference"] == pytest.approx(quality["candidate"] - quality["reference"])
+    assert (
+        by_gate["performance"]["verdict"] == "skip"
+        and "no pytest-benchmark history" in by_gate["performance"]["message"]
+    )
+    summary = (tmp / "summary.md").read_text(encoding="utf-8")
+    assert summary.startswith("## evalkit benchmarks: passed (0 failed, 2 passed, 2 skipped)"), summary
+    assert "### Reports" in summary and "report.md" in summary
+    assert summary.count("## evalkit benchmarks") == 1 and "# evalkit run" not in summary  # no run report before it
