@@ -298,8 +298,13 @@ class BenchSession:
             written = refusal = None
             if dist.is_main:
                 try:
+                    # --update-baseline is the explicit request to replace the file (its old content is named).
                     written = save_baseline(
-                        run_dir, out=path, force=self.options.force_baseline, force_option="--force-baseline"
+                        run_dir,
+                        out=path,
+                        force=self.options.force_baseline,
+                        force_option="--force-baseline",
+                        replace=True,
                     )
                 except EvalkitError as exc:
                     refusal = exc

@@ -538,3 +538,14 @@ def test_missing_history_save_saves_the_first_run_and_writes_the_verdicts(fresh_
     assert summary.startswith("## evalkit benchmarks: passed (0 failed, 2 passed, 2 skipped)"), summary
     assert "### Reports" in summary and "report.md" in summary
     assert summary.count("## evalkit benchmarks") == 1 and "# evalkit run" not in summary  # no run report before it
+
+
+def test_benchmark_runs_go_under_their_own_directory():
+    # Before: reports/runs/, where `evalkit compare ... latest` could pick a CI run over the user's own.
+    import benchmarks.conftest as bench_conftest
+
+    opts = bench_conftest._options(_Config())
+    assert opts.runs_dir == Path("reports/benchmarks") and opts.verdicts == Path("reports/benchmarks/verdicts.json")
+    assert opts.missing_history == "fail"
+    custom = bench_conftest._options(_Config(runs_dir="/tmp/x", missing_history="save"))
+    assert custom.verdicts == Path("/tmp/x/verdicts.json") and custom.missing_history == "save"

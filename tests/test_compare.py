@@ -366,8 +366,16 @@ def test_baseline_save_refuses_limited_and_failed_runs_unless_forced(tmp_path, c
     assert not root.exists()
     assert baseline_main(["save", str(limited), "--root", str(root), "--force"]) == 0
     assert capsys.readouterr().out.strip() == f"baseline written: {root / 'tiny' / 'r1.json'}"
-    # Replacing says what was there.
-    assert baseline_main(["save", str(failed), "--root", str(root), "--force"]) == 0
+    # Replacing needs --replace (--force only accepts a limited or failing run) and says what was there.
+    assert baseline_main(["save", str(failed), "--root", str(root), "--force"]) == 2
+    err = capsys.readouterr().err
+    assert f"{root / 'tiny' / 'r1.json'} (baseline of run {limited.name}, created " in err
+    assert (
+        "exists; replacing it changes: run " in err
+        and "samples 10 -> 20" in err
+        and err.endswith("; add --replace to replace it\n")
+    )
+    assert baseline_main(["save", str(failed), "--root", str(root), "--force", "--replace"]) == 0
     out = capsys.readouterr().out.strip().splitlines()
     assert out[1].startswith(f"replaced: {root / 'tiny' / 'r1.json'} (baseline of run {limited.name}, created ")
 

@@ -175,6 +175,11 @@ def baseline_main(argv: list[str]) -> int:
     save.add_argument(
         "--force", action="store_true", help="accept a run with `limit` or with failed samples as the baseline"
     )
+    save.add_argument(
+        "--replace",
+        action="store_true",
+        help="replace an existing baseline file (without it, saving over one is refused with what would change)",
+    )
     args = _parse(parser, argv)
     if isinstance(args, int):
         return args
@@ -182,7 +187,7 @@ def baseline_main(argv: list[str]) -> int:
     def body() -> int:
         from evalkit.reports.baseline import save_baseline
 
-        saved = save_baseline(args.run_dir, args.root, args.name, force=args.force)
+        saved = save_baseline(args.run_dir, args.root, args.name, force=args.force, replace=args.replace)
         print(f"baseline written: {saved.path}")
         if saved.replaced:
             print(f"replaced: {saved.replaced}")
