@@ -23,6 +23,7 @@ from tqdm import tqdm
 from evalkit import distributed, interrupt, scaleout
 from evalkit.answering import RunState, check_images, evaluate, plan, predict, warm_up
 from evalkit.errors import EvalkitError, OutputError, UnsupportedSettingError
+from evalkit.machine_load import MachineLoad
 from evalkit.measure import MemoryTracker, release_memory
 from evalkit.phi3v.hub import weights_fingerprint
 from evalkit.phi3v.loading import load_model
@@ -145,21 +146,25 @@ def _extra(runtime: RuntimeConfig) -> dict:
     return {"warmup": runtime.warmup, "repeats": runtime.repeats, "batch_size": runtime.batch_size}
 
 
-def _performance(everything, new, loaded: LoadedModel, runtime: RuntimeConfig, state: RunState, memory) -> dict:
-    """`performance` over `everything` (a resumed run's earlier samples included); the loop, load time and memory
-    are this process's (`new`: what it answered)."""
-    extra = {**_extra(runtime), "harness": _harness(runtime, state, new)}
+def _performance(
+    everything, new, loaded: LoadedModel, runtime: RuntimeConfig, state: RunState, memory, machine_load: dict
+) -> dict:
+    """`performance` over `everything` (a resumed run's earlier samples included); the loop, load time, memory and
+    machine load are this process's (`new`: what it answered)."""
+    extra = {**_extra(runtime), "harness": _harness(runtime, state, new), "machine_load": machine_load}
     rooftop = _roofline(loaded, runtime, state.figures)
     if rooftop is not None:
         extra["roofline"] = rooftop
     return summarize_performance(everything, load_s=loaded.load_s, memory_mb=memory, extra=extra)
 
 
-def _evaluate(cfg: EvalConfig, loaded: LoadedModel, batches, state: RunState, writer, new: list, show: bool) -> dict:
+def _evaluate(
+    cfg: EvalConfig, loaded: LoadedModel, batches, state: RunState, writer, new: list, show: bool
+) -> tuple[dict, dict]:
     """Warm up, then answer `batches` into `writer` (each prediction also appended to `new`), stopping between
-    batches on a pending signal. Returns the memory figures of the evaluation."""
+    batches on a pending signal. Returns the memory figures of the evaluation and the machine's load meanwhile."""
     rt = cfg.runtime
-    with MemoryTracker(loaded.device) as memory:
+    with MemoryTracker(loaded.device) as memory, MachineLoad() as machine:
         warm_up(loaded, batches, rt)
         interrupt.check()
         bars: dict[str, tqdm] = {}
@@ -181,7 +186,7 @@ def _evaluate(cfg: EvalConfig, loaded: LoadedModel, batches, state: RunState, wr
             for bar in bars.values():
                 bar.close()
         state.clock.stop()
-    return memory.to_dict()
+    return memory.to_dict(), machine.to_dict()
 
 
 def shard(loaded: LoadedModel, samples: Sequence[Sample], dist: distributed.Dist) -> list[Sample]:
@@ -282,8 +287,8 @@ def run(
 
     def evaluate_into(writer) -> dict:
         """Answer this process's batches into `writer`; returns its own performance."""
-        memory = _evaluate(cfg, loaded, batches, state, writer, new, show)
-        return _performance(new, new, loaded, rt, state, memory)
+        memory, machine_load = _evaluate(cfg, loaded, batches, state, writer, new, show)
+        return _performance(new, new, loaded, rt, state, memory, machine_load)
 
     if dist.enabled:
         job = scaleout.ShardedJob(cfg, dist, run_dir, record, done, order, str(loaded.device))
@@ -291,8 +296,8 @@ def run(
                          roofline=lambda figures: _roofline(loaded, rt, figures))  # fmt: skip
         return RunResult(run_dir, record)
     with _reports_when_stopped(cfg, run_dir), RunWriter(run_dir, record, existing=done if resume else None) as writer:
-        memory = _evaluate(cfg, loaded, batches, state, writer, new, show)
-        performance = _performance(writer.predictions, new, loaded, rt, state, memory)
+        memory, machine_load = _evaluate(cfg, loaded, batches, state, writer, new, show)
+        performance = _performance(writer.predictions, new, loaded, rt, state, memory, machine_load)
         record = writer.finish(performance, order=order)
     if cfg.reports:
         write_run_reports(run_dir)

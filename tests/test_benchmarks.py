@@ -534,6 +534,9 @@ def test_missing_history_save_saves_the_first_run_and_writes_the_verdicts(fresh_
         by_gate["performance"]["verdict"] == "skip"
         and "no pytest-benchmark history" in by_gate["performance"]["message"]
     )
+    run = json.loads(next((tmp / "runs").rglob("run.json")).read_text(encoding="utf-8"))
+    load = run["performance"]["machine_load"]  # what else ran while this run was timed
+    assert load["cpu_count"] >= 1 and len(load["load_average_end"]) == 3 and 0 <= load["other_share"] <= 1
     summary = (tmp / "summary.md").read_text(encoding="utf-8")
     assert summary.startswith("## evalkit benchmarks: passed (0 failed, 2 passed, 2 skipped)"), summary
     assert "### Reports" in summary and "report.md" in summary

@@ -288,7 +288,7 @@ def test_compare_performance_gates(tmp_path, capsys):
     ref = write_fake_run(tmp_path, "ref")
     slow = write_fake_run(tmp_path, "slow", latency_scale=14.0, num_crops=16)
     rc, _, err = compare_cli(capsys, ref, slow, "--out", tmp_path / "a")
-    assert rc == 0, err  # without the option, latency is reported, not gated
+    assert rc == 0, err  # without the option and without recorded machine load (CPU), latency is reported, not gated
     rc, out, err = compare_cli(capsys, ref, slow, "--max-latency-ratio", "1.5", "--out", tmp_path / "b")
     assert rc == 1 and "PERFORMANCE GATE FAILED" in out
     (line,) = err.strip().splitlines()
@@ -422,3 +422,35 @@ def test_compare_format_json_prints_the_verdicts_failed_first(tmp_path, capsys):
     )
     assert document["counts"]["fail"] == 2  # located_cer up on ocr, score down on describe
     assert "evalkit compare: FAIL:" in captured.err
+
+
+QUIET = {"cpu_count": 2, "other_share": 0.05, "busy_share": 0.55, "own_share": 0.5}
+
+
+def test_latency_is_gated_by_default_where_the_timings_are_comparable(tmp_path, capsys):
+    # Before: a 1.88x slower run passed unless --max-latency-ratio was given.
+    ref = edit_run(write_fake_run(tmp_path, "ref"), **{"performance.machine_load": QUIET})
+    slow = edit_run(write_fake_run(tmp_path, "slow", latency_scale=1.88), **{"performance.machine_load": QUIET})
+    rc, out, err = compare_cli(capsys, ref, slow, "--out", tmp_path / "a")
+    assert rc == 1, err
+    assert "- latency gate: end-to-end median <= 1.5x the reference (default on cpu)" in out
+    assert "= 1.88x the reference (limit 1.5x)" in err
+    same = edit_run(write_fake_run(tmp_path, "same", latency_scale=1.1), **{"performance.machine_load": QUIET})
+    assert compare_cli(capsys, ref, same, "--out", tmp_path / "b")[0] == 0
+
+
+def test_latency_is_not_gated_when_the_load_differs_and_the_output_says_why(tmp_path, capsys):
+    ref = edit_run(write_fake_run(tmp_path, "ref"), **{"performance.machine_load": QUIET})
+    busy = {**QUIET, "other_share": 0.7}
+    slow = edit_run(write_fake_run(tmp_path, "slow", latency_scale=3.0), **{"performance.machine_load": busy})
+    rc, out, err = compare_cli(capsys, ref, slow, "--out", tmp_path / "a")
+    assert rc == 0, err
+    assert "latency not gated: other processes used 5% of the CPUs during the reference and 70% during" in out
+    assert "evalkit compare: warning: slow@r1: speed comparison void: other processes used 5%" in err
+    # Unrecorded load on the CPU: not gated, and said so.
+    old = write_fake_run(tmp_path, "old", latency_scale=3.0)
+    rc, out, _ = compare_cli(capsys, ref, old, "--out", tmp_path / "b")
+    assert rc == 0 and "latency not gated: no machine load recorded in old@r1 (a CPU timing depends on" in out
+    # An explicit ratio gates anyway, with the warning.
+    rc, _, err = compare_cli(capsys, ref, slow, "--max-latency-ratio", "1.2", "--out", tmp_path / "c")
+    assert rc == 1 and "speed comparison void" in err and "(limit 1.2x)" in err

@@ -140,4 +140,22 @@ def comparison_verdicts(comp) -> list[Verdict]:
             out.append(Verdict("new-errors", label, "fail", n=len(pair.new_errors), message=f"newly failing: {listed}"))
         for text in pair.perf_failures:  # "latency gate: ..." / "memory gate: ..."
             out.append(Verdict(text.split(" gate:", 1)[0], label, "fail", message=text))
+        latency_failed = any(t.startswith("latency gate:") for t in pair.perf_failures)
+        if not latency_failed:
+            ref, cand = pair.reference.latency_median("end_to_end"), pair.candidate.latency_median("end_to_end")
+            gated = pair.latency_limit is not None
+            out.append(
+                Verdict(
+                    "latency",
+                    label,
+                    "pass" if gated else "skip",
+                    metric="end_to_end median",
+                    unit="ms",
+                    reference=ref,
+                    candidate=cand,
+                    difference=cand / ref if ref and math.isfinite(ref) and math.isfinite(cand) else None,
+                    tolerance=f"ratio <= {pair.latency_limit:g}" if gated else None,
+                    message="; ".join([pair.latency_rule, *pair.warnings]),
+                )
+            )
     return out
