@@ -15,7 +15,7 @@ from evalkit.config import CONF_DIR, compose
 from evalkit.errors import EvalkitError, UnsupportedSettingError, one_line
 from evalkit.gates import DEFAULT_MIN_AGREEMENT
 from evalkit.measure import release_memory
-from evalkit.preflight import Combination, check_inputs
+from evalkit.preflight import Combination, check_inputs, quote_suite_specs
 from evalkit.records import SAMPLES_FILE, Prediction, RunRecord, load_run
 from evalkit.reports.baseline import SavedBaseline, baseline_path, load_baseline, save_baseline
 from evalkit.reports.common import RunView
@@ -188,7 +188,7 @@ class BenchSession:
         )
         if o.revision:
             out.append(f"model.revision={o.revision}")
-        out.append("suites=[" + ",".join(o.suites) + "]")
+        out.append(quote_suite_specs(o.suites))  # a spec's `:schema=NAME` holds an `=`: quoted for Hydra
         out += [f"{k}={'null' if v is None else v}" for k, v in values.items()]
         return out
 
