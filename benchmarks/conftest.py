@@ -43,6 +43,10 @@ OPTION_DEFAULTS = {
         "tokens to generate per sample (default: 16 for the tiny model, else each sample's own budget)",
     ),
     "limit": (None, "at most this many samples per suite"),
+    "limit-mode": (
+        "stratified",
+        "which --limit samples: stratified (seeded, across question types and difficulty) or head",
+    ),
     "baseline": (None, "baseline file (default reports/baselines/<model>/<revision or 'default'>.json)"),
     "reference-setting": ("float32-eager", "DTYPE-ATTN whose answers the agreement tests compare against"),
     "quality-tolerance": ("0.0", "absolute drop of a suite's primary score tolerated beyond its confidence interval"),
@@ -169,6 +173,7 @@ def _options(config) -> Options:
         num_crops=_option(config, "num-crops") and str(_number(config, "num-crops", int, 1)),
         max_new_tokens=_option(config, "max-new-tokens") and str(_number(config, "max-new-tokens", int, 1)),
         limit=_option(config, "limit") and str(_number(config, "limit", int, 1)),
+        limit_mode=_names(config, "limit-mode", ("stratified", "head"))[0],
         baseline=_option(config, "baseline"),
         update_baseline=config.getoption("update_baseline"),
         force_baseline=config.getoption("force_baseline"),

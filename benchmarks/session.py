@@ -57,6 +57,7 @@ class Options:
     runs_dir: Path
     verdicts: Path = Path("reports/benchmarks/verdicts.json")
     missing_history: str = "fail"  # --missing-history: fail | save
+    limit_mode: str = "stratified"  # --limit-mode: stratified | head (evalkit/sampling.py)
     force_baseline: bool = False
     allow_skip: bool = False
     # Set by pytest_configure from evalkit.preflight.plan_settings ("DTYPE-ATTN" names):
@@ -178,7 +179,7 @@ class BenchSession:
             "runtime.batch_size": batch or o.batch_sizes[0],
             "runtime.num_crops": o.num_crops or defaults.get("num_crops"),
             "runtime.max_new_tokens": o.max_new_tokens or defaults["max_new_tokens"],
-            "limit": o.limit, "output_dir": str(o.runs_dir), "progress": "false",
+            "limit": o.limit, "limit_mode": o.limit_mode, "output_dir": str(o.runs_dir), "progress": "false",
             "name": f"{o.model_name}-{setting}",
         }  # fmt: skip
         out = (
@@ -272,7 +273,7 @@ class BenchSession:
             return self._evaluations[setting]
         cfg, cfg_dict = self.config(setting)
         loaded = self.loaded(setting)
-        total = len(runner.selected_samples(resolve_suites(cfg.suites), cfg.limit))
+        total = len(runner.selected_samples(resolve_suites(cfg.suites), cfg.limit, cfg.limit_mode, cfg.limit_seed))
         start = time.perf_counter()
         try:
             with Progress(self.say, setting, total, Path(cfg.output_dir)):

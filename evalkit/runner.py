@@ -45,6 +45,7 @@ from evalkit.reports import write_run_reports
 from evalkit.request import LoadedModel, budgets, prompts_of, request_round
 from evalkit.roofline import BatchFigures, model_shape, roofline
 from evalkit.runtime import check_runtime, model_source, needs_mask
+from evalkit.sampling import select
 from evalkit.settings import EvalConfig, RuntimeConfig
 from evalkit.suites import Sample, Suite, resolve_suites
 
@@ -252,7 +253,7 @@ def run(
     """
     dist = distributed.current()
     suites = resolve_suites(cfg.suites)  # validates every manifest and image before any model work
-    samples = selected_samples(suites, cfg.limit)
+    samples = selected_samples(suites, cfg.limit, cfg.limit_mode, cfg.limit_seed)
     record = resume.record if resume is not None else _record(cfg, suites, config_dict or {})
     distributed.setup(dist, scaleout.coordination_device(cfg.runtime.device))
     try:
@@ -304,8 +305,11 @@ def run(
     return RunResult(run_dir, record)
 
 
-def selected_samples(suites: Sequence[Suite], limit: int | None) -> list[Sample]:
-    return [s for suite in suites for s in (suite.samples[:limit] if limit else suite.samples)]
+def selected_samples(
+    suites: Sequence[Suite], limit: int | None, mode: str = "stratified", seed: int = 0
+) -> list[Sample]:
+    """Each suite's samples, at most `limit` of each (evalkit.sampling: stratified by default, or the first N)."""
+    return [s for suite in suites for s in select(suite.samples, limit, mode, seed, key=suite.name)]
 
 
 def batches(samples: Sequence[Sample], size: int) -> list[list[Sample]]:

@@ -93,6 +93,10 @@ class EvalConfig:
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     suites: list[str] = field(default_factory=lambda: ["describe", "ocr", "compare"])  # names under datasets/ or paths
     limit: int | None = None  # at most this many samples per suite (smoke runs)
+    # Which `limit` samples (evalkit/sampling.py): `stratified`, a seeded sample across question types and
+    # difficulty; `head`, the first N in manifest order (evalkit before limit_mode).
+    limit_mode: str = "stratified"
+    limit_seed: int = 0
     output_dir: str = "reports/runs"
     name: str | None = None  # run name; default <model>-<dtype>-<attn>
     cache_dir: str = "~/.cache/evalkit"  # where random checkpoints are made
@@ -111,6 +115,8 @@ class EvalConfig:
             raise ConfigError("suites: the list is empty; name at least one suite")
         if self.limit is not None and self.limit < 1:
             raise ConfigError(f"limit={self.limit}: must be at least 1")
+        if self.limit_mode not in ("stratified", "head"):
+            raise ConfigError(f"limit_mode={self.limit_mode!r}: expected stratified or head")
 
     @property
     def run_name(self) -> str:

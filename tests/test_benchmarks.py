@@ -29,7 +29,8 @@ COMMITTED_BASELINE = REPO_ROOT / "reports" / "baselines" / "tiny" / "default.jso
 COMMITTED_SHA256 = hashlib.sha256(COMMITTED_BASELINE.read_bytes()).hexdigest() if COMMITTED_BASELINE.is_file() else None
 # Three OCR samples on the CPU: a few seconds per setting. --device cpu keeps the flash-attention skip and the
 # committed (CPU) baseline meaningful on a machine that has a GPU too.
-QUICK = ["--suites", "ocr", "--limit", "3", "--device", "cpu"]
+# --limit-mode head: the first three samples, which the degraded test below names.
+QUICK = ["--suites", "ocr", "--limit", "3", "--device", "cpu", "--limit-mode", "head"]
 # The timing runs use one thread: on a shared 2-core box two intra-op threads fighting other jobs for the cores
 # make a round several times slower at random, one thread slows down by at most the share it loses.
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
