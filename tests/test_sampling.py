@@ -61,3 +61,19 @@ def test_a_run_recorded_before_limit_mode_resumes_with_the_first_n(tmp_path):
     assert recorded_config(tmp_path, SimpleNamespace(config=old), {}).limit_mode == "head"
     new = asdict(EvalConfig(limit=3))
     assert recorded_config(tmp_path, SimpleNamespace(config=new), {}).limit_mode == "stratified"
+
+
+def test_run_names_say_what_differs_from_the_defaults():
+    # Before: a baseline and a run with other crops and budget were both `tiny-float32-sdpa`.
+    from evalkit.settings import RuntimeConfig
+
+    assert EvalConfig().run_name == "tiny-float32-sdpa"
+    assert (
+        EvalConfig(runtime=RuntimeConfig(num_crops=4, max_new_tokens=16)).run_name == "tiny-float32-sdpa-crops4-tok16"
+    )
+    assert EvalConfig(limit=20).run_name == "tiny-float32-sdpa-limit20"
+    assert EvalConfig(limit=20, limit_mode="head").run_name == "tiny-float32-sdpa-limit20-head"
+    quiet = EvalConfig(runtime=RuntimeConfig(warmup=0)).run_name
+    assert quiet.startswith("tiny-float32-sdpa-h") and len(quiet.rsplit("-", 1)[1]) == 7  # others: a short hash
+    assert quiet != EvalConfig(runtime=RuntimeConfig(repeats=3)).run_name
+    assert EvalConfig(name="mine", limit=3).run_name == "mine"
