@@ -17,10 +17,12 @@ def test_machine_load_measures_this_process_and_the_others():
     figures = load.to_dict()
     assert figures["cpu_count"] >= 1 and figures["wall_s"] >= 0.3
     assert len(figures["load_average_start"]) == len(figures["load_average_end"]) == 3
-    # One busy thread is about 1 / cpu_count of the machine; the other processes' share is what is left of the busy
-    # time, so the three shares are consistent.
-    assert figures["own_share"] == pytest.approx(1 / figures["cpu_count"], abs=0.5 / figures["cpu_count"])
-    assert 0 <= figures["other_share"] <= figures["busy_share"] <= 1
+    # One busy thread is at most 1 / cpu_count of the machine (less when other processes take its CPU); the busy
+    # time holds this process's own, and the other processes' share is the rest.
+    cpus = figures["cpu_count"]
+    assert 0 < figures["own_share"] <= 1.1 / cpus
+    assert figures["busy_share"] >= figures["own_share"] - 0.05
+    assert figures["other_share"] == pytest.approx(max(0.0, figures["busy_share"] - figures["own_share"]), abs=0.01)
 
 
 @pytest.mark.parametrize(
