@@ -21,11 +21,11 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks import verdict_hooks
 from benchmarks.session import BenchSession, Options, parse_setting
 from evalkit import distributed
 from evalkit.errors import EXIT_UNSUPPORTED, EvalkitError, one_line
 from evalkit.preflight import plan_settings, refusal
-from evalkit.reports.verdicts import Verdict, verdicts_markdown, write_verdicts
 from evalkit.settings import ATTN_NAMES, DTYPE_NAMES, MODE_NAMES
 
 OPTION_DEFAULTS = {
@@ -225,7 +225,6 @@ def pytest_configure(config):
         raise pytest.UsageError(one_line(exc)) from None
     config._evalkit_options = opts
     config._evalkit_session = session
-    _CONFIG["config"] = config
     if STEP_SUMMARY in os.environ:
         # Each run's report would be appended to the job summary as the setting finishes; the session writes the
         # summary itself at the end instead: the verdicts first (failed first), then where the reports are.
@@ -325,136 +324,30 @@ def pytest_unconfigure(config):
         distributed.teardown()
 
 
-# -- verdicts: one per test, from its report (the outcome) and the numbers the test gave (BenchSession.detail) --
-
-GATES = {
-    "test_quality": "quality",
-    "test_agreement": "agreement",
-    "test_memory": "memory",
-    "test_latency": "performance",
-}
-
-
-def _ours(item) -> bool:
-    return Path(__file__).parent in Path(item.path).parents
+# -- verdicts: one per test, from its report and the numbers the test gave (benchmarks/verdict_hooks.py) ------------
 
 
 def pytest_runtest_setup(item):
     session: BenchSession | None = getattr(item.config, "_evalkit_session", None)
-    if session is not None and _ours(item):
-        session.current_test = item.nodeid
-        params = item.callspec.params if hasattr(item, "callspec") else {}
-        test = item.originalname if hasattr(item, "originalname") else item.name
-        gate = next((g for prefix, g in GATES.items() if test.startswith(prefix)), test)
-        session.details[item.nodeid] = {
-            "gate": gate,
-            "setting": str(params.get("setting", "")),
-            "suite": params.get("suite"),
-        }
+    if session is not None and Path(__file__).parent in Path(item.path).parents:
+        verdict_hooks.start_test(session, item)
 
 
-def _why(report) -> str:
-    """The first line of a skip reason or failure message."""
-    longrepr = report.longrepr
-    if isinstance(longrepr, tuple):  # a skip: (path, line, reason)
-        text = str(longrepr[2]).removeprefix("Skipped: ")
-    else:
-        crash = getattr(longrepr, "reprcrash", None)
-        text = crash.message if crash is not None else str(longrepr or "")
-        text = text.removeprefix("Failed: ").removeprefix("AssertionError: ")
-    return next((line.strip() for line in text.splitlines() if line.strip()), "")
-
-
-def pytest_runtest_logreport(report):
-    config = _CONFIG.get("config")
-    session: BenchSession | None = getattr(config, "_evalkit_session", None) if config else None
-    if session is None or report.nodeid not in session.details:
-        return
-    if report.when == "call" or (report.when == "setup" and not report.passed):
-        fields = session.details.pop(report.nodeid)
-        outcome = "pass" if report.passed else "skip" if report.skipped else "fail"
-        if fields["gate"] == "performance" and outcome == "pass":
-            session.pending_performance[report.nodeid] = fields  # judged by pytest-benchmark at the end
-            return
-        message = fields.pop("message", "") if outcome == "pass" else _why(report)
-        session.verdicts.append(Verdict(verdict=outcome, message=message, **fields))
-
-
-_CONFIG: dict = {}  # pytest_runtest_logreport gets no config: the session's, set at configure time
-
-
-def _performance_verdicts(session: BenchSession, bench_files) -> list[Verdict]:
-    """pytest-benchmark's judgement of each latency test: its median against the saved run's, under
-    --benchmark-compare-fail; a latency test that was only measured is a skip with the reason."""
-    out = []
-    regressions = [name for name, _ in getattr(bench_files, "performance_regressions", [])] if bench_files else []
-    compared = getattr(bench_files, "compared_mapping", None) or {}
-    rules = ", ".join(str(c) for c in (getattr(bench_files, "compare_fail", None) or [])) or None
-    by_name = {b.name: b for b in (getattr(bench_files, "benchmarks", None) or []) if b}
-    for nodeid, fields in session.pending_performance.items():
-        name = nodeid.rsplit("::", 1)[-1]
-        bench = by_name.get(name)
-        now = bench.stats.median * 1000 if bench is not None and bench.stats else None
-        saved = next((m[bench.fullname] for m in compared.values() if bench and bench.fullname in m), None)
-        if saved is None or not rules:
-            why = session.first_run or (
-                "measured, not compared (no saved run of this test)"
-                if compared or rules
-                else "measured, not compared (no --benchmark-compare / --benchmark-compare-fail)"
-            )
-            out.append(Verdict(verdict="skip", metric="median", unit="ms", candidate=now, message=why, **fields))
-            continue
-        ref = saved["stats"]["median"] * 1000
-        failed = any(name in r for r in regressions)
-        out.append(
-            Verdict(
-                verdict="fail" if failed else "pass", metric="median", unit="ms", reference=ref, candidate=now,
-                difference=(now / ref if now is not None and ref else None), n=bench.stats.rounds, tolerance=rules,
-                message=("slower than the saved run beyond " if failed else "within ") + rules, **fields,
-            )
-        )  # fmt: skip
-    return out
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    session: BenchSession | None = getattr(item.config, "_evalkit_session", None)
+    if session is not None:
+        verdict_hooks.record_report(session, outcome.get_result())
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session, exitstatus):
-    """After pytest-benchmark compared its runs (its own sessionfinish): the verdict file and the job summary."""
+    """After pytest-benchmark compared its runs (in its own sessionfinish): the verdict file and the job summary."""
     bench: BenchSession | None = getattr(session.config, "_evalkit_session", None)
-    if bench is None or not distributed.current().is_main:
-        return
-    verdicts = bench.verdicts + _performance_verdicts(bench, getattr(session.config, "_benchmarksession", None))
-    if not verdicts:
-        return
-    opts = bench.options
-    context = {
-        "model": opts.model_name, "revision": opts.revision, "device": opts.device,
-        "baseline": str(opts.baseline_path()), "runs": {s: str(e.run_dir) for s, e in bench._evaluations.items()},
-    }  # fmt: skip
-    try:
-        path = write_verdicts(opts.verdicts, verdicts, source="pytest benchmarks", context=context)
-    except OSError as exc:
-        bench.notes.append(f"evalkit: could not write the verdicts to {opts.verdicts}: {exc}")
-        path = None
-    else:
-        bench.notes.append(f"evalkit: verdicts -> {path}")
-    target = getattr(session.config, "_evalkit_step_summary", None)
-    if target:
-        lines = [verdicts_markdown(verdicts, "evalkit benchmarks"), "### Reports", ""]
-        lines += [f"- {s}: `{e.run_dir / 'report.md'}` (and report.html)" for s, e in bench._evaluations.items()]
-        if path is not None:
-            lines.append(f"- verdicts: `{path}`")
-        run_url = _run_url()
-        if run_url:
-            lines.append(f"- artifacts of this job: {run_url}")
-        with open(target, "a", encoding="utf-8") as fh:
-            fh.write("\n".join(lines) + "\n")
-
-
-def _run_url() -> str | None:
-    env = os.environ
-    if all(env.get(k) for k in ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID")):
-        return f"{env['GITHUB_SERVER_URL']}/{env['GITHUB_REPOSITORY']}/actions/runs/{env['GITHUB_RUN_ID']}"
-    return None
+    if bench is not None and distributed.current().is_main:
+        bench_files = getattr(session.config, "_benchmarksession", None)
+        verdict_hooks.finish(bench, bench_files, getattr(session.config, "_evalkit_step_summary", None))
 
 
 _SAY_LOCK = threading.Lock()

@@ -160,6 +160,10 @@ class BenchSession:
         self.details: dict[str, dict] = {}
         self.pending_performance: dict[str, dict] = {}  # latency tests that ran: pytest-benchmark judges them
 
+    def evaluations(self) -> dict[str, Evaluation]:
+        """The settings evaluated so far, in order, with their run directories."""
+        return dict(self._evaluations)
+
     def detail(self, **fields) -> None:
         """The numbers behind the running test's verdict (metric, reference, candidate, difference, interval, n,
         unit, tolerance); its outcome comes from the test's report."""
