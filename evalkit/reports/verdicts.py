@@ -123,7 +123,7 @@ def comparison_verdicts(comp) -> list[Verdict]:
                 Verdict(
                     "quality",
                     label,
-                    "fail" if m.fails else "pass",
+                    "fail" if m.fails or m.verdict == "n/a" else "pass",  # n/a: no pair, no evidence
                     suite=m.suite,
                     metric=m.metric,
                     reference=m.reference.mean if m.reference else None,
@@ -132,7 +132,7 @@ def comparison_verdicts(comp) -> list[Verdict]:
                     interval=(m.diff.low, m.diff.high),
                     n=m.diff.n,
                     tolerance=rule,
-                    message=m.verdict,
+                    message="no sample answered in both runs" if m.verdict == "n/a" else m.verdict,
                 )
             )
         if pair.new_errors and pair.fail_on_new_errors:
