@@ -99,7 +99,7 @@ def world(tmp_path_factory) -> dict:
 
 def reference(world, attn: str = "sdpa") -> Path:
     """The sweep's run of `attn`: the same setting as the others, in a single process of its own."""
-    (run_dir,) = [d for d in (world["tmp"] / "sweep-runs").rglob(f"*-{attn}") if d.is_dir()]
+    (run_dir,) = [d for d in (world["tmp"] / "sweep-runs").rglob(f"*-{QUICK_NAME.format(attn=attn)}") if d.is_dir()]
     return run_dir
 
 
