@@ -154,7 +154,8 @@ def test_a_submitit_local_sweep_runs_each_setting_in_its_own_process_and_writes_
     rc, out, err = world["sweep"]
     assert rc == 0, err[-3000:]
     runs = sorted(p.parent for p in (world["tmp"] / "sweep-runs").rglob("run.json"))
-    assert [load_run(r)[0].name for r in runs] == [QUICK_NAME.format(attn=a) for a in ("eager", "sdpa")]
+    # sorted: the two jobs run side by side, and the one that starts first names the earlier directory
+    assert sorted(load_run(r)[0].name for r in runs) == [QUICK_NAME.format(attn=a) for a in ("eager", "sdpa")]
     assert all(load_run(r)[0].status == "complete" for r in runs)
     jobs = [json.loads(p.read_text()) for p in sorted((world["tmp"] / "sweep").glob("*/evalkit-job.json"))]
     assert [(j["num"], j["state"], j["exit_code"]) for j in jobs] == [(0, "done", 0), (1, "done", 0)]
