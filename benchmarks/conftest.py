@@ -14,12 +14,14 @@ import contextlib
 import functools
 import itertools
 import math
+import os
 import sys
 import threading
 from pathlib import Path
 
 import pytest
 
+from benchmarks import verdict_hooks
 from benchmarks.session import BenchSession, Options, parse_setting
 from evalkit.cli.preflight import plan_settings, refusal
 from evalkit.config.settings import ATTN_NAMES, DTYPE_NAMES, MODE_NAMES
@@ -41,6 +43,10 @@ OPTION_DEFAULTS = {
         "tokens to generate per sample (default: 16 for the tiny model, else each sample's own budget)",
     ),
     "limit": (None, "at most this many samples per suite"),
+    "limit-mode": (
+        "stratified",
+        "which --limit samples: stratified (seeded, across question types and difficulty) or head",
+    ),
     "baseline": (None, "baseline file (default reports/baselines/<model>/<revision or 'default'>.json)"),
     "reference-setting": ("float32-eager", "DTYPE-ATTN whose answers the agreement tests compare against"),
     "quality-tolerance": ("0.0", "absolute drop of a suite's primary score tolerated beyond its confidence interval"),
@@ -53,8 +59,21 @@ OPTION_DEFAULTS = {
     "perf-samples": ("2", "samples per suite in each performance measurement"),
     "perf-rounds": ("3", "timed rounds per performance test (pytest-benchmark pedantic)"),
     "perf-warmup": ("1", "untimed warm-up rounds per performance test"),
-    "runs-dir": ("reports/runs", "where the session's run records and reports are written"),
+    "runs-dir": (
+        "reports/benchmarks",
+        "where the session's run records and reports are written (apart from `evalkit run`'s reports/runs, so that "
+        "`evalkit compare latest` never picks a CI run)",
+    ),
+    "verdicts": (None, "the session's gate verdicts as JSON (default: RUNS_DIR/verdicts.json; docs/verdicts.md)"),
+    "missing-history": (
+        "fail",
+        "with --benchmark-compare-fail and no saved pytest-benchmark run to compare with: `fail` (one line, exit 4, "
+        "before any model is loaded) or `save` (this run is saved as the first history and nothing is compared)",
+    ),
 }
+
+
+STEP_SUMMARY = "GITHUB_STEP_SUMMARY"
 
 
 def pytest_addoption(parser):
@@ -163,6 +182,7 @@ def _options(config) -> Options:
         num_crops=_option(config, "num-crops") and str(_number(config, "num-crops", int, 1)),
         max_new_tokens=_option(config, "max-new-tokens") and str(_number(config, "max-new-tokens", int, 1)),
         limit=_option(config, "limit") and str(_number(config, "limit", int, 1)),
+        limit_mode=_names(config, "limit-mode", ("stratified", "head"))[0],
         baseline=_option(config, "baseline"),
         update_baseline=config.getoption("update_baseline"),
         force_baseline=config.getoption("force_baseline"),
@@ -177,6 +197,8 @@ def _options(config) -> Options:
         perf_rounds=_number(config, "perf-rounds", int, 1),
         perf_warmup=_number(config, "perf-warmup", int, 0),
         runs_dir=Path(_option(config, "runs-dir")),
+        verdicts=Path(_option(config, "verdicts") or Path(_option(config, "runs-dir")) / "verdicts.json"),
+        missing_history=_names(config, "missing-history", ("fail", "save"))[0],
     )
 
 
@@ -213,6 +235,10 @@ def pytest_configure(config):
         raise pytest.UsageError(one_line(exc)) from None
     config._evalkit_options = opts
     config._evalkit_session = session
+    if STEP_SUMMARY in os.environ:
+        # Each run's report would be appended to the job summary as the setting finishes; the session writes the
+        # summary itself at the end instead: the verdicts first (failed first), then where the reports are.
+        config._evalkit_step_summary = os.environ.pop(STEP_SUMMARY)
 
 
 def settings_matrix(opts: Options) -> list[str]:
@@ -269,11 +295,69 @@ def pytest_sessionstart(session):
     if bench_files is not None and not distributed.current().is_main:
         # pytest-benchmark's files (--benchmark-json/-save/-autosave/-histogram): rank 0 writes them, once.
         bench_files.json, bench_files.save, bench_files.autosave, bench_files.histogram = None, None, False, False
+    opts: Options | None = getattr(session.config, "_evalkit_options", None)
+    if bench_files is not None and opts is not None:
+        _first_run(session.config, bench_files, opts)
+
+
+def _first_run(config, bench_files, opts: Options) -> None:
+    """--benchmark-compare-fail with no saved run to compare with. pytest-benchmark would run the whole matrix and
+    then end in a traceback (exit 4); here it is one line before any model is loaded, or, with
+    `--missing-history save`, this run is saved as the first history and the latency tests are not compared."""
+    if not bench_files.compare_fail or bench_files.compared_mapping:
+        return
+    wanted = "" if bench_files.compare is True else f" matching {bench_files.compare!r}"
+    where = f"{bench_files.storage}{wanted}"
+    if opts.missing_history != "save":
+        bench_files.compare_fail = None  # so that pytest-benchmark's own check does not raise again at the end
+        pytest.exit(
+            f"evalkit: --benchmark-compare-fail: no saved pytest-benchmark run in {where} to compare with; "
+            "save a first run (--benchmark-autosave, or --missing-history save on a fresh runner)",
+            returncode=pytest.ExitCode.USAGE_ERROR,
+        )
+    bench_files.compare_fail, bench_files.compare = None, False
+    if not (bench_files.save or bench_files.autosave) and distributed.current().is_main:
+        bench_files.autosave = True
+    why = f"no pytest-benchmark history in {where}: nothing compared; this run is saved as the first one"
+    config._evalkit_session.first_run = why
+    line = f"evalkit: {why}"
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None and distributed.current().is_main:
+        reporter.write_line(line)
 
 
 def pytest_unconfigure(config):
+    summary = getattr(config, "_evalkit_step_summary", None)
+    if summary is not None:
+        os.environ[STEP_SUMMARY] = summary
     if "torch.distributed" in sys.modules:
         distributed.teardown()
+
+
+# -- verdicts: one per test, from its report and the numbers the test gave (benchmarks/verdict_hooks.py) ------------
+
+
+def pytest_runtest_setup(item):
+    session: BenchSession | None = getattr(item.config, "_evalkit_session", None)
+    if session is not None and Path(__file__).parent in Path(item.path).parents:
+        verdict_hooks.start_test(session, item)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    session: BenchSession | None = getattr(item.config, "_evalkit_session", None)
+    if session is not None:
+        verdict_hooks.record_report(session, outcome.get_result())
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session, exitstatus):
+    """After pytest-benchmark compared its runs (in its own sessionfinish): the verdict file and the job summary."""
+    bench: BenchSession | None = getattr(session.config, "_evalkit_session", None)
+    if bench is not None and distributed.current().is_main:
+        bench_files = getattr(session.config, "_benchmarksession", None)
+        verdict_hooks.finish(bench, bench_files, getattr(session.config, "_evalkit_step_summary", None))
 
 
 _SAY_LOCK = threading.Lock()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from evalkit.cli.preflight import Combination, check_inputs
+from evalkit.cli.preflight import Combination, check_inputs, quote_suite_specs
 from evalkit.config import CONF_DIR, compose
 from evalkit.config.settings import EvalConfig, default_model_name
 from evalkit.data.suites import Suite, resolve_suites
@@ -19,6 +19,7 @@ from evalkit.gates import DEFAULT_MIN_AGREEMENT, other_model
 from evalkit.records import SAMPLES_FILE, Prediction, RunRecord, load_run
 from evalkit.reports.baseline import SavedBaseline, baseline_path, load_baseline, save_baseline
 from evalkit.reports.common import RunView
+from evalkit.reports.verdicts import Verdict
 from evalkit.run import distributed, runner
 from evalkit.run.measure import release_memory
 
@@ -54,6 +55,9 @@ class Options:
     perf_rounds: int
     perf_warmup: int
     runs_dir: Path
+    verdicts: Path = Path("reports/benchmarks/verdicts.json")
+    missing_history: str = "fail"  # --missing-history: fail | save
+    limit_mode: str = "stratified"  # --limit-mode: stratified | head (evalkit/data/sampling.py)
     force_baseline: bool = False
     allow_skip: bool = False
     allow_other_model: bool = False  # gate against a baseline of another model or revision
@@ -149,6 +153,23 @@ class BenchSession:
         self.baseline_written: SavedBaseline | None = None  # --update-baseline, once the reference has run
         self.notes: list[str] = []
         self.say: Callable[[str], None] = lambda line: None  # pytest's terminal reporter (conftest), rank 0 only
+        self.first_run: str | None = None  # --missing-history save: why nothing was compared
+        # The session's gate verdicts (conftest builds one per test from its report, with the numbers the test
+        # gave through `detail`), written to --verdicts at the end.
+        self.verdicts: list[Verdict] = []
+        self.current_test: str | None = None
+        self.details: dict[str, dict] = {}
+        self.pending_performance: dict[str, dict] = {}  # latency tests that ran: pytest-benchmark judges them
+
+    def evaluations(self) -> dict[str, Evaluation]:
+        """The settings evaluated so far, in order, with their run directories."""
+        return dict(self._evaluations)
+
+    def detail(self, **fields) -> None:
+        """The numbers behind the running test's verdict (metric, reference, candidate, difference, interval, n,
+        unit, tolerance); its outcome comes from the test's report."""
+        if self.current_test is not None:
+            self.details.setdefault(self.current_test, {}).update(fields)
 
     # -- configuration -------------------------------------------------------------------------------------
 
@@ -163,7 +184,7 @@ class BenchSession:
             "runtime.batch_size": batch or o.batch_sizes[0],
             "runtime.num_crops": o.num_crops or defaults.get("num_crops"),
             "runtime.max_new_tokens": o.max_new_tokens or defaults["max_new_tokens"],
-            "limit": o.limit, "output_dir": str(o.runs_dir), "progress": "false",
+            "limit": o.limit, "limit_mode": o.limit_mode, "output_dir": str(o.runs_dir), "progress": "false",
             "name": f"{o.model_name}-{setting}",
         }  # fmt: skip
         out = (
@@ -173,7 +194,7 @@ class BenchSession:
         )
         if o.revision:
             out.append(f"model.revision={o.revision}")
-        out.append("suites=[" + ",".join(o.suites) + "]")
+        out.append(quote_suite_specs(o.suites))  # a spec's `:schema=NAME` holds an `=`: quoted for Hydra
         out += [f"{k}={'null' if v is None else v}" for k, v in values.items()]
         return out
 
@@ -268,7 +289,7 @@ class BenchSession:
             return self._evaluations[setting]
         cfg, cfg_dict = self.config(setting)
         loaded = self.loaded(setting)
-        total = len(runner.selected_samples(resolve_suites(cfg.suites), cfg.limit))
+        total = len(runner.selected_samples(resolve_suites(cfg.suites), cfg.limit, cfg.limit_mode, cfg.limit_seed))
         start = time.perf_counter()
         try:
             with Progress(self.say, setting, total, Path(cfg.output_dir)):
@@ -294,8 +315,13 @@ class BenchSession:
             written = refusal = None
             if dist.is_main:
                 try:
+                    # --update-baseline is the explicit request to replace the file (its old content is named).
                     written = save_baseline(
-                        run_dir, out=path, force=self.options.force_baseline, force_option="--force-baseline"
+                        run_dir,
+                        out=path,
+                        force=self.options.force_baseline,
+                        force_option="--force-baseline",
+                        replace=True,
                     )
                 except EvalkitError as exc:
                     refusal = exc

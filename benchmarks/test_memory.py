@@ -28,6 +28,7 @@ def test_memory_within_budget(bench, setting):
         evaluation.record.setting,
         tolerance,
     )
+    bench.detail(tolerance=f"+{tolerance:.0%} over the baseline", unit="MiB", message=check.message)
     if check.skipped:
         pytest.skip(check.skipped)
     assert check.ok, f"{setting}: memory gate failed: {check.message}"

@@ -35,6 +35,18 @@ def test_quality_against_baseline(bench, setting, suite):
     )
     pair = comparison.pairs[0]
     verdict = quality(pair, suite, setting=setting, baseline_name=path.name, setting_differences=differs)
+    gated = next((m for m in pair.metrics if m.suite == suite and m.gating), None)
+    if gated is not None:
+        bench.detail(
+            metric=gated.metric,
+            reference=gated.reference.mean if gated.reference else None,
+            candidate=gated.candidate.mean if gated.candidate else None,
+            difference=gated.diff.mean,
+            interval=(gated.diff.low, gated.diff.high),
+            n=gated.diff.n,
+            tolerance=f"fails when the paired 95% CI excludes 0 on the worse side and |diff| > {opts.quality_tolerance:g}",
+            message=f"{gated.verdict} against {path.name}",
+        )
     if not verdict.ok:
         pytest.fail(verdict.message, pytrace=False)
     metric = primary_metric(baseline.record.suites.get(suite, {}).get("task", ""))

@@ -124,6 +124,16 @@ def memory_budget(
     return MemoryCheck(now <= limit, message)
 
 
+# `evalkit compare`'s latency gate when no --max-latency-ratio is given: the candidate's end-to-end latency median may
+# be at most this many times the reference's. CUDA timings repeat within a few percent (the GPU CI's
+# --benchmark-compare-fail=median:15% is the same margin); CPU timings move with the machine, so they get a wide band.
+DEFAULT_LATENCY_RATIO = {"cuda": 1.15, "cpu": 1.5}
+
+
+def default_latency_ratio(device: str) -> float:
+    return DEFAULT_LATENCY_RATIO["cuda" if str(device).startswith("cuda") else "cpu"]
+
+
 def default_memory_tolerance(device: str) -> float:
     """Allowed peak-memory growth over the baseline when none is given: CUDA's allocator peak is exact to the byte;
     the CPU's RSS growth moves with the allocator and the OS, so it gets a wider band."""

@@ -29,7 +29,8 @@ COMMITTED_BASELINE = REPO_ROOT / "reports" / "baselines" / "tiny" / "default.jso
 COMMITTED_SHA256 = hashlib.sha256(COMMITTED_BASELINE.read_bytes()).hexdigest() if COMMITTED_BASELINE.is_file() else None
 # Three OCR samples on the CPU: a few seconds per setting. --device cpu keeps the flash-attention skip and the
 # committed (CPU) baseline meaningful on a machine that has a GPU too.
-QUICK = ["--suites", "ocr", "--limit", "3", "--device", "cpu"]
+# --limit-mode head: the first three samples, which the degraded test below names.
+QUICK = ["--suites", "ocr", "--limit", "3", "--device", "cpu", "--limit-mode", "head"]
 # The timing runs use one thread: on a shared 2-core box two intra-op threads fighting other jobs for the cores
 # make a round several times slower at random, one thread slows down by at most the share it loses.
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
@@ -276,7 +277,7 @@ def test_degraded_setting_fails_quality_with_interval_and_worst_samples(degraded
     message = degraded.output.split("test_quality_against_baseline[float32-eager-ocr] _", 1)[-1]
     assert "float32-eager ocr: quality regression against default.json" in message, degraded.explain()
     diff = re.search(
-        r"located_cer \(lower is better\): baseline [\d.]+ \(n=58\) -> now [\d.]+ \(n=3\), "
+        r"located_cer \(lower is better\): baseline [\d.]+ \(n=3\) -> now [\d.]+ \(n=3\), "
         r"paired diff \+([\d.]+) \[95% CI \+([\d.]+), \+([\d.]+)\] over 3 samples",
         message,
     )
@@ -507,3 +508,76 @@ def test_a_missing_baseline_fails_the_quality_and_memory_gates(refusals):
 def test_committed_baseline_is_untouched(normal, degraded, cycle):
     assert COMMITTED_SHA256 is not None, f"{COMMITTED_BASELINE} is missing"
     assert hashlib.sha256(COMMITTED_BASELINE.read_bytes()).hexdigest() == COMMITTED_SHA256
+
+
+# ----------------------------------------------------- a fresh runner: no pytest-benchmark history, verdicts
+
+
+@pytest.fixture(scope="module")
+def fresh_runner(tmp_path_factory) -> tuple[Path, Outcome, Outcome]:
+    """--benchmark-compare-fail with an empty history: refused in one line by default, saved with
+    --missing-history save (one OCR sample, eager only, the job summary and verdicts written)."""
+    tmp = tmp_path_factory.mktemp("fresh")
+    compare = [
+        *("--benchmark-storage", f"file://{tmp / 'storage'}", "--benchmark-compare"),
+        "--benchmark-compare-fail=median:150%",
+    ]
+    quick = [*QUICK[:3], "1", *QUICK[4:], "--attn", "eager", "--perf-samples", "1", "--perf-rounds", "1"]
+    refused = pytest_benchmarks(*quick, *compare, runs_dir=tmp / "runs-refused")
+    saved = pytest_benchmarks(
+        *quick,
+        *compare,
+        "--missing-history",
+        "save",
+        runs_dir=tmp / "runs",
+        env={"GITHUB_STEP_SUMMARY": str(tmp / "summary.md")},
+    )
+    return tmp, refused, saved
+
+
+def test_no_history_is_one_line_before_any_model_is_loaded(fresh_runner):
+    # Before: the whole matrix ran, then a traceback and exit 4.
+    tmp, refused, _ = fresh_runner
+    assert refused.rc == 4, refused.explain()
+    assert "Traceback" not in refused.output and "loading model" not in refused.output, refused.explain()
+    assert f"evalkit: --benchmark-compare-fail: no saved pytest-benchmark run in {tmp / 'storage'} to compare with" in (
+        refused.output
+    )
+
+
+def test_missing_history_save_saves_the_first_run_and_writes_the_verdicts(fresh_runner):
+    tmp, _, saved = fresh_runner
+    assert saved.rc == 0, saved.explain()
+    assert f"evalkit: no pytest-benchmark history in {tmp / 'storage'}: nothing compared" in saved.output
+    assert len(list((tmp / "storage").rglob("0001_*.json"))) == 1, saved.explain()
+    document = json.loads((tmp / "runs" / "verdicts.json").read_text(encoding="utf-8"))
+    assert document["kind"] == "evalkit-verdicts" and document["passed"] is True
+    by_gate = {v["gate"]: v for v in document["verdicts"]}
+    assert set(by_gate) == {"quality", "agreement", "memory", "performance"}
+    quality = by_gate["quality"]
+    assert (quality["verdict"], quality["setting"], quality["suite"], quality["metric"]) == (
+        "pass", "float32-eager", "ocr", "located_cer"
+    )  # fmt: skip
+    assert quality["n"] == 1 and quality["difference"] == pytest.approx(quality["candidate"] - quality["reference"])
+    assert (
+        by_gate["performance"]["verdict"] == "skip"
+        and "no pytest-benchmark history" in by_gate["performance"]["message"]
+    )
+    run = json.loads(next((tmp / "runs").rglob("run.json")).read_text(encoding="utf-8"))
+    load = run["performance"]["machine_load"]  # what else ran while this run was timed
+    assert load["cpu_count"] >= 1 and len(load["load_average_end"]) == 3 and 0 <= load["other_share"] <= 1
+    summary = (tmp / "summary.md").read_text(encoding="utf-8")
+    assert summary.startswith("## evalkit benchmarks: passed (0 failed, 2 passed, 2 skipped)"), summary
+    assert "### Reports" in summary and "report.md" in summary
+    assert summary.count("## evalkit benchmarks") == 1 and "# evalkit run" not in summary  # no run report before it
+
+
+def test_benchmark_runs_go_under_their_own_directory():
+    # Before: reports/runs/, where `evalkit compare ... latest` could pick a CI run over the user's own.
+    import benchmarks.conftest as bench_conftest
+
+    opts = bench_conftest._options(_Config())
+    assert opts.runs_dir == Path("reports/benchmarks") and opts.verdicts == Path("reports/benchmarks/verdicts.json")
+    assert opts.missing_history == "fail"
+    custom = bench_conftest._options(_Config(runs_dir="/tmp/x", missing_history="save"))
+    assert custom.verdicts == Path("/tmp/x/verdicts.json") and custom.missing_history == "save"

@@ -99,7 +99,10 @@ def test_a_run_exits_zero_and_a_checkpoint_directory_names_the_model(commands):
     (run_dir,) = run_dirs(tmp)
     record, _ = load_run(run_dir)
     # model.path without model.name: named after the directory, not after the default config ("tiny").
-    assert record.setting["model"] == "my-finetune" and record.name == "my-finetune-float32-sdpa"
+    assert (
+        record.setting["model"] == "my-finetune"
+        and record.name == "my-finetune-float32-sdpa-crops1-tok2-limit1-hdafa5a"
+    )
     assert record.status == "complete" and record.n_samples == 1
 
 

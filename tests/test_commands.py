@@ -244,3 +244,24 @@ def test_benchmark_progress_lines(tmp_path):
     assert "evalkit: float32-eager: evaluating 1/5 samples" in lines
     assert "evalkit: float32-eager: evaluating 3/5 samples" in lines
     assert not any("9/5" in ln for ln in lines)
+
+
+def test_history_groups_have_their_own_label_and_colour(tmp_path):
+    # Before: two groups that differ in limit or crops were both labelled "float32/eager/cpu", and colours repeated
+    # after eight lines.
+    from evalkit.reports.plots import trend_colors
+
+    runs = tmp_path / "runs"
+    write_fake_run(runs, revision="r1", started_at="2025-01-01T10:00:00+00:00", num_crops=4)
+    limited = write_fake_run(runs, revision="r2", started_at="2025-02-01T10:00:00+00:00", num_crops=4)
+    _set_limit(limited, 5)
+    write_fake_run(runs, revision="r3", started_at="2025-03-01T10:00:00+00:00", num_crops=16)
+    df = history_table("tiny", runs, tmp_path / "none")
+    assert list(df["trend"]) == [
+        "A: float32/eager/cpu limit=none crops=4",
+        "B: float32/eager/cpu limit=5 crops=4",
+        "C: float32/eager/cpu limit=none crops=16",
+    ]
+    for n in (3, 8, 9, 30):
+        colors = [str(c) for c in trend_colors(n)]
+        assert len(colors) == n == len(set(colors))

@@ -287,7 +287,7 @@ def test_compare_performance_gates(tmp_path, capsys):
     ref = write_fake_run(tmp_path, "ref")
     slow = write_fake_run(tmp_path, "slow", latency_scale=14.0, num_crops=16)
     rc, _, err = compare_cli(capsys, ref, slow, "--out", tmp_path / "a")
-    assert rc == 0, err  # without the option, latency is reported, not gated
+    assert rc == 0, err  # without the option and without recorded machine load (CPU), latency is reported, not gated
     rc, out, err = compare_cli(capsys, ref, slow, "--max-latency-ratio", "1.5", "--out", tmp_path / "b")
     assert rc == 1 and "PERFORMANCE GATE FAILED" in out
     (line,) = err.strip().splitlines()
@@ -365,8 +365,16 @@ def test_baseline_save_refuses_limited_and_failed_runs_unless_forced(tmp_path, c
     assert not root.exists()
     assert baseline_main(["save", str(limited), "--root", str(root), "--force"]) == 0
     assert capsys.readouterr().out.strip() == f"baseline written: {root / 'tiny' / 'r1.json'}"
-    # Replacing says what was there.
-    assert baseline_main(["save", str(failed), "--root", str(root), "--force"]) == 0
+    # Replacing needs --replace (--force only accepts a limited or failing run) and says what was there.
+    assert baseline_main(["save", str(failed), "--root", str(root), "--force"]) == 2
+    err = capsys.readouterr().err
+    assert f"{root / 'tiny' / 'r1.json'} (baseline of run {limited.name}, created " in err
+    assert (
+        "exists; replacing it changes: run " in err
+        and "samples 10 -> 20" in err
+        and err.endswith("; add --replace to replace it\n")
+    )
+    assert baseline_main(["save", str(failed), "--root", str(root), "--force", "--replace"]) == 0
     out = capsys.readouterr().out.strip().splitlines()
     assert out[1].startswith(f"replaced: {root / 'tiny' / 'r1.json'} (baseline of run {limited.name}, created ")
 
@@ -442,3 +450,73 @@ def test_compare_refuses_a_reference_of_another_model_unless_allowed(tmp_path, c
     assert "revision r1 (--allow-other-model compares them anyway)" in err
     rc, _, err = compare_cli(capsys, baseline, cand, "--out", tmp_path / "cmp2", "--allow-other-model")
     assert rc == 0, err
+
+
+def test_means_are_over_the_paired_samples_and_the_unpaired_are_named(tmp_path):
+    # Before: the reference's whole-suite mean stood beside the candidate's mean over fewer samples, next to a paired
+    # difference over those few that disagreed with both.
+    ref = write_fake_run(tmp_path, "ref", n_ocr=12)
+    cand = write_fake_run(tmp_path, "cand", n_ocr=4)
+    pair = compare([ref, cand]).pairs[0]
+    ocr = _diff(compare([ref, cand]), "ocr-basic", "located_cer")
+    first_four = [p.scores["located_cer"] for p in load_run(ref)[1] if p.suite == "ocr-basic"][:4]
+    assert ocr.reference.n == ocr.candidate.n == ocr.diff.n == 4
+    assert ocr.reference.mean == pytest.approx(sum(first_four) / 4)
+    assert ocr.candidate.mean - ocr.reference.mean == pytest.approx(ocr.diff.mean)
+    (note,) = [n for n in pair.notes if n.startswith("means are over")]
+    assert "means are over the 12 samples both runs hold (20 in reference, 12 in candidate)" in note
+    assert "unpaired: 8 (ocr-basic/ocr-basic-004, ocr-basic/ocr-basic-005" in note and "0 in the candidate only" in note
+
+
+def test_compare_format_json_prints_the_verdicts_failed_first(tmp_path, capsys):
+    ref = write_fake_run(tmp_path, "ref")
+    worse = write_fake_run(tmp_path, "worse", score_shift=0.3)
+    out = tmp_path / "cmp"
+    assert compare_main([str(ref), str(worse), "--out", str(out), "--format", "json"]) == 1
+    captured = capsys.readouterr()
+    document = json.loads(captured.out)
+    assert document == json.loads((out / "verdicts.json").read_text()) | {"created_at": document["created_at"]}
+    assert document["kind"] == "evalkit-verdicts" and document["schema_version"] == 1
+    assert document["source"] == "evalkit compare" and document["passed"] is False
+    assert document["reference"] == str(ref) and document["candidates"] == [str(worse)]
+    first = document["verdicts"][0]
+    assert first["verdict"] == "fail" and first["gate"] == "quality"
+    assert first["difference"] == pytest.approx(first["candidate"] - first["reference"])
+    assert first["interval"][0] <= first["difference"] <= first["interval"][1] and first["n"] > 0
+    assert [v["verdict"] for v in document["verdicts"]] == sorted(
+        (v["verdict"] for v in document["verdicts"]), key=("fail", "pass", "skip").index
+    )
+    assert document["counts"]["fail"] == 2  # located_cer up on ocr, score down on describe
+    assert "evalkit compare: FAIL:" in captured.err
+
+
+QUIET = {"cpu_count": 2, "other_share": 0.05, "busy_share": 0.55, "own_share": 0.5}
+
+
+def test_latency_is_gated_by_default_where_the_timings_are_comparable(tmp_path, capsys):
+    # Before: a 1.88x slower run passed unless --max-latency-ratio was given.
+    ref = edit_run(write_fake_run(tmp_path, "ref"), **{"performance.machine_load": QUIET})
+    slow = edit_run(write_fake_run(tmp_path, "slow", latency_scale=1.88), **{"performance.machine_load": QUIET})
+    rc, out, err = compare_cli(capsys, ref, slow, "--out", tmp_path / "a")
+    assert rc == 1, err
+    assert "- latency gate: end-to-end median <= 1.5x the reference (default on cpu)" in out
+    assert "= 1.88x the reference (limit 1.5x)" in err
+    same = edit_run(write_fake_run(tmp_path, "same", latency_scale=1.1), **{"performance.machine_load": QUIET})
+    assert compare_cli(capsys, ref, same, "--out", tmp_path / "b")[0] == 0
+
+
+def test_latency_is_not_gated_when_the_load_differs_and_the_output_says_why(tmp_path, capsys):
+    ref = edit_run(write_fake_run(tmp_path, "ref"), **{"performance.machine_load": QUIET})
+    busy = {**QUIET, "other_share": 0.7}
+    slow = edit_run(write_fake_run(tmp_path, "slow", latency_scale=3.0), **{"performance.machine_load": busy})
+    rc, out, err = compare_cli(capsys, ref, slow, "--out", tmp_path / "a")
+    assert rc == 0, err
+    assert "latency not gated: other processes used 5% of the CPUs during the reference and 70% during" in out
+    assert "evalkit compare: warning: slow@r1: speed comparison void: other processes used 5%" in err
+    # Unrecorded load on the CPU: not gated, and said so.
+    old = write_fake_run(tmp_path, "old", latency_scale=3.0)
+    rc, out, _ = compare_cli(capsys, ref, old, "--out", tmp_path / "b")
+    assert rc == 0 and "latency not gated: no machine load recorded in old@r1 (a CPU timing depends on" in out
+    # An explicit ratio gates anyway, with the warning.
+    rc, _, err = compare_cli(capsys, ref, slow, "--max-latency-ratio", "1.2", "--out", tmp_path / "c")
+    assert rc == 1 and "speed comparison void" in err and "(limit 1.2x)" in err

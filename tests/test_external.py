@@ -417,7 +417,7 @@ def test_a_run_over_two_benchmarks(tmp_path):
     })  # fmt: skip
     cfg = EvalConfig(
         model=ModelConfig(), runtime=RuntimeConfig(device="cpu", num_crops=1, max_new_tokens=3, warmup=0),
-        suites=[f"tsv:{ocr}", f"hf:{pope}:test"], limit=2, output_dir=str(tmp_path / "runs"),
+        suites=[f"tsv:{ocr}", f"hf:{pope}:test"], limit=2, limit_mode="head", output_dir=str(tmp_path / "runs"),
         cache_dir=str(tmp_path / "cache"), progress=False,
     )  # fmt: skip
     result = runner.run(cfg)

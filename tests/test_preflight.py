@@ -111,3 +111,31 @@ def test_every_sweep_value_is_composed_and_model_path_names_the_model(tmp_path):
         compose_all(jobs)
     named = compose_all(expand([f"model.path={ckpt}", "model.name=ft"])[0])
     assert named[0].config.model.name == "ft"
+
+
+def test_a_suite_option_unquoted_for_hydra_is_one_line_with_the_form_that_works(tmp_path):
+    # Before: "no viable alternative at input '[tsv:...:schema='" (Hydra's parser), with no way forward.
+    from evalkit.cli.preflight import preflight
+    from evalkit.errors import SuiteError
+
+    tsv = tmp_path / "bench.tsv"
+    tsv.write_text("index\tquestion\tanswer\timage\n", encoding="utf-8")
+    given = f"suites=[tsv:{tsv}:schema=ocrbench,ocr]"
+    with pytest.raises(ConfigError) as info:
+        preflight([given, "limit=1"], say=lambda line: None)
+    working = f'suites=["tsv:{tsv}:schema=ocrbench","ocr"]'
+    assert str(info.value) == (
+        f"{given}: a suite spec with an option (:key=value) must be quoted inside the list, as Hydra reads it; "
+        f"in the shell write: '{working}'"
+    )
+    # The form it shows gets past the parser: what is left is this file's own problem (no rows).
+    with pytest.raises(SuiteError, match="schema=ocrbench: no rows"):
+        preflight([working, "limit=1"], say=lambda line: None)
+
+
+def test_benchmark_suites_are_quoted_for_hydra():
+    from evalkit.cli.preflight import quote_suite_specs
+
+    assert quote_suite_specs(["ocr", "tsv:/d/OCRBench.tsv:schema=ocrbench"]) == (
+        'suites=["ocr","tsv:/d/OCRBench.tsv:schema=ocrbench"]'
+    )

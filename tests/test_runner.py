@@ -23,7 +23,7 @@ pytestmark = pytest.mark.slow
 def _config(tmp_path, **runtime) -> EvalConfig:
     rt = {"device": "cpu", "num_crops": 1, "max_new_tokens": 4, "warmup": 0, **runtime}
     return EvalConfig(
-        model=ModelConfig(), runtime=RuntimeConfig(**rt), suites=["ocr", "compare"], limit=2,
+        model=ModelConfig(), runtime=RuntimeConfig(**rt), suites=["ocr", "compare"], limit=2, limit_mode="head",
         output_dir=str(tmp_path / "runs"), cache_dir=str(tmp_path / "cache"), progress=False,
     )  # fmt: skip
 

@@ -31,11 +31,14 @@ QUICK = [
     "runtime.device=cpu", "runtime.num_crops=1", "runtime.max_new_tokens=3", "runtime.warmup=0", "limit=2",
     "progress=false", "reports=false",
 ]  # fmt: skip
+# The run name says what QUICK changes (crops, tokens, limit; -h: warmup=0): evalkit.config.settings.EvalConfig.run_name.
+QUICK_NAME = "tiny-float32-{attn}-crops1-tok3-limit2-hdafa5a"
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2"]
 # Run by the "killed" process: the real command, with RunWriter.add dying on the third sample while writing it.
 KILLER = """
 import os, signal, sys
-from evalkit import cli, records
+from evalkit import cli
+from evalkit import records
 written, real_add = [], records.RunWriter.add
 def add(self, prediction):
     if len(written) == 2:
@@ -97,7 +100,7 @@ def world(tmp_path_factory) -> dict:
 
 def reference(world, attn: str = "sdpa") -> Path:
     """The sweep's run of `attn`: the same setting as the others, in a single process of its own."""
-    (run_dir,) = [d for d in (world["tmp"] / "sweep-runs").rglob(f"*-{attn}") if d.is_dir()]
+    (run_dir,) = [d for d in (world["tmp"] / "sweep-runs").rglob(f"*-{QUICK_NAME.format(attn=attn)}") if d.is_dir()]
     return run_dir
 
 
@@ -133,7 +136,7 @@ def test_a_killed_run_resumed_under_torchrun_equals_the_uninterrupted_run(world)
     assert json.loads((world["copy"] / "run.json").read_text())["status"] == "running"
     rc, out, err = world["resumed"]
     assert rc == 0, err[-3000:]
-    assert out.count("evalkit: tiny-float32-sdpa: 6 samples, 0 failed") == 1  # rank 0 speaks, once
+    assert out.count(f"evalkit: {QUICK_NAME.format(attn='sdpa')}: 6 samples, 0 failed") == 1  # rank 0 speaks, once
     record, predictions = load_run(world["run"])
     single, _ = load_run(reference(world))
     assert answers(world["run"]) == answers(reference(world))  # no sample twice, none missing, same tokens
@@ -152,7 +155,8 @@ def test_a_submitit_local_sweep_runs_each_setting_in_its_own_process_and_writes_
     rc, out, err = world["sweep"]
     assert rc == 0, err[-3000:]
     runs = sorted(p.parent for p in (world["tmp"] / "sweep-runs").rglob("run.json"))
-    assert [load_run(r)[0].name for r in runs] == ["tiny-float32-eager", "tiny-float32-sdpa"]
+    # sorted: the two jobs run side by side, and the one that starts first names the earlier directory
+    assert sorted(load_run(r)[0].name for r in runs) == [QUICK_NAME.format(attn=a) for a in ("eager", "sdpa")]
     assert all(load_run(r)[0].status == "complete" for r in runs)
     jobs = [json.loads(p.read_text()) for p in sorted((world["tmp"] / "sweep").glob("*/evalkit-job.json"))]
     assert [(j["num"], j["state"], j["exit_code"]) for j in jobs] == [(0, "done", 0), (1, "done", 0)]

@@ -28,7 +28,7 @@ RT = {"device": "cpu", "num_crops": 1, "max_new_tokens": 3, "warmup": 0}
 def _config(tmp_path, suites=("ocr", "describe"), limit=2, **runtime) -> EvalConfig:
     return EvalConfig(
         model=ModelConfig(), runtime=RuntimeConfig(**{**RT, **runtime}), suites=list(suites), limit=limit,
-        output_dir=str(tmp_path / "runs"), cache_dir=str(tmp_path / "cache"), progress=False, reports=False,
+        limit_mode="head", output_dir=str(tmp_path / "runs"), cache_dir=str(tmp_path / "cache"), progress=False, reports=False,
     )  # fmt: skip
 
 

@@ -230,7 +230,7 @@ def preflight(argv: Sequence[str], say: Callable[[str], None] = print) -> Plan |
     except EvalkitError:
         raise
     except Exception as exc:  # Hydra and OmegaConf raise many types; each is a config the user wrote
-        raise ConfigError(hydra_one_line(exc)) from exc
+        raise ConfigError(suite_quoting_hint(argv) or hydra_one_line(exc)) from exc
     check_inputs(combos)
     explicit = {dim for dim, key in SUPPORT_KEYS.items() if any(override_key(o) == key for o in argv)}
     plan = plan_settings([c.setting for c in combos], explicit)
@@ -242,3 +242,27 @@ def preflight(argv: Sequence[str], say: Callable[[str], None] = print) -> Plan |
     for setting, why in plan.left_out:
         say(f"evalkit: left out {setting_label(setting)} (not requested by name): {why}")
     return plan
+
+
+def quote_suite_specs(specs: Sequence[str]) -> str:
+    """`suites=[...]` as Hydra parses it whatever the specs hold: each spec in double quotes (a `:key=value` option
+    has an `=`, which Hydra's grammar does not take in an unquoted list element)."""
+    quoted = ",".join('"' + spec.replace('"', '\\"') + '"' for spec in specs)
+    return f"suites=[{quoted}]"
+
+
+def suite_quoting_hint(argv: Sequence[str]) -> str | None:
+    """For a `suites=[...]` override that Hydra cannot parse because a spec holds an unquoted `=` (`:schema=NAME`,
+    `:config=NAME`; the shell's quotes do not reach Hydra): one line with the exact form that works."""
+    for arg in argv:
+        key, _, value = arg.partition("=")
+        if key.lstrip("+") != "suites" or not (value.startswith("[") and value.endswith("]")):
+            continue
+        inner = value[1:-1]
+        if "=" in inner and not any(q in inner for q in "\"'"):
+            specs = [part.strip() for part in inner.split(",") if part.strip()]
+            return (
+                f"{arg}: a suite spec with an option (:key=value) must be quoted inside the list, as Hydra reads "
+                f"it; in the shell write: '{quote_suite_specs(specs)}'"
+            )
+    return None

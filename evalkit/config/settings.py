@@ -6,7 +6,8 @@ the values are checked in `__post_init__` (which runs when the config becomes th
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import hashlib
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from evalkit.errors import ConfigError
@@ -104,6 +105,10 @@ class EvalConfig:
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     suites: list[str] = field(default_factory=lambda: ["describe", "ocr", "compare"])  # names under datasets/ or paths
     limit: int | None = None  # at most this many samples per suite (smoke runs)
+    # Which `limit` samples (evalkit/data/sampling.py): `stratified`, a seeded sample across question types and
+    # difficulty; `head`, the first N in manifest order (evalkit before limit_mode).
+    limit_mode: str = "stratified"
+    limit_seed: int = 0
     output_dir: str = "reports/runs"
     name: str | None = None  # run name; default <model>-<dtype>-<attn>
     cache_dir: str = "~/.cache/evalkit"  # where random checkpoints are made
@@ -122,16 +127,33 @@ class EvalConfig:
             raise ConfigError("suites: the list is empty; name at least one suite")
         if self.limit is not None and self.limit < 1:
             raise ConfigError(f"limit={self.limit}: must be at least 1")
+        if self.limit_mode not in ("stratified", "head"):
+            raise ConfigError(f"limit_mode={self.limit_mode!r}: expected stratified or head")
 
     @property
     def run_name(self) -> str:
-        """`name`, else <model>-<dtype>-<attn>, with -throughput, -bs<N>, -compile for settings off the defaults."""
+        """`name`, else <model>-<dtype>-<attn>, then what differs from the defaults, so that two runs that differ say
+        so in their names: -throughput, -bs<N>, -compile, -crops<N>, -tok<N>, -limit<N> (-head), and -h<6 hex> of
+        any other runtime setting off its default (warmup, repeats, seed, bucket)."""
         if self.name:
             return self.name
         rt = self.runtime
         extras = ["throughput"] if rt.mode == "throughput" else []
         extras += [f"bs{rt.batch_size}"] if rt.batch_size > 1 else []
         extras += ["compile"] if rt.compile else []
+        extras += [f"crops{rt.num_crops}"] if rt.num_crops is not None else []
+        extras += [f"tok{rt.max_new_tokens}"] if rt.max_new_tokens is not None else []
+        if self.limit is not None:
+            extras += [f"limit{self.limit}" + ("-head" if self.limit_mode == "head" else "")]
+            extras += [f"seed{self.limit_seed}"] if self.limit_seed and self.limit_mode != "head" else []
+        named = {"device", "dtype", "attn", "mode", "batch_size", "compile", "num_crops", "max_new_tokens"}
+        default = RuntimeConfig()
+        others = sorted(
+            (f.name, getattr(rt, f.name)) for f in fields(RuntimeConfig)
+            if f.name not in named and getattr(rt, f.name) != getattr(default, f.name)
+        )  # fmt: skip
+        if others:
+            extras.append("h" + hashlib.sha256(repr(others).encode()).hexdigest()[:6])
         return "-".join([self.model.name, rt.dtype, rt.attn, *extras])
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from evalkit.config import file_slug
 from evalkit.errors import EvalkitError, OutputError
+from evalkit.gates import setting_diff
 from evalkit.records import (
     RUN_FILE,
     SCHEMA_VERSION,
@@ -90,6 +91,26 @@ def _describe_existing(path: Path) -> str | None:
     return f"{path} (baseline of run {source}, created {data.get('created_at', '?')})"
 
 
+def _what_changes(path: Path, new: RunView) -> str:
+    """What replacing the baseline at `path` with `new` changes: its source run, the setting, the sample counts and
+    each suite's primary mean (one line)."""
+    try:
+        old = load_baseline(path)
+    except EvalkitError:
+        return f"{path} holds an unreadable file"
+    parts = [f"run {Path(str(old.record.run_id or '?')).name} -> {new.record.run_id or new.path.name}"]
+    parts += [f"{k} {a} -> {b}" for k, (a, b) in setting_diff(old.setting, new.setting).items()]
+    if len(old.samples) != len(new.samples):
+        parts.append(f"samples {len(old.samples)} -> {len(new.samples)}")
+    for suite in sorted(set(old.record.suites) | set(new.record.suites)):
+        a, b = old.primary_estimate(suite), new.primary_estimate(suite)
+        if a is None or b is None:
+            parts.append(f"suite {suite} {'added' if a is None else 'removed'}")
+        elif abs(a.mean - b.mean) > 1e-12:
+            parts.append(f"{suite} {old.primary(suite)} {a.mean:.3f} -> {b.mean:.3f}")
+    return ", ".join(parts)
+
+
 def save_baseline(
     run_dir: Path,
     out: Path | None = None,
@@ -97,13 +118,15 @@ def save_baseline(
     *,
     force: bool = False,
     force_option: str = "--force",
+    replace: bool = False,
+    replace_option: str = "--replace",
 ) -> SavedBaseline:
     """Write <out>/<model>/<name or revision or 'default'>.json from a complete run (`baseline_path`); `out`
     ending in .json is the exact file. `out` defaults to reports/baselines.
 
     Refused (EvalkitError, one line): a run that is not complete, has no samples or is missing samples; unless
     `force`, a run limited to part of its suites (`limit`) or with failed samples, which would make a weak or
-    misleading reference.
+    misleading reference; unless `replace`, a file that exists (the message says what replacing it changes).
     """
     view = load_run_or_baseline(Path(run_dir))
     if view.kind != "run":
@@ -130,6 +153,11 @@ def save_baseline(
     model = record.setting.get("model")
     path = Path(out) if exact else baseline_path(model, record.setting.get("revision"), name=name, root=out)
     replaced = _describe_existing(path)
+    if replaced is not None and not replace:
+        # A committed baseline is what every gate judges against: replacing it is said out loud, never silent.
+        raise EvalkitError(
+            f"{replaced} exists; replacing it changes: {_what_changes(path, view)}; add {replace_option} to replace it"
+        )
     data = record.to_dict()
     data.update(
         kind=BASELINE_KIND,

@@ -83,8 +83,11 @@ def comparison_markdown(comp: Comparison) -> str:
             diffs = ", ".join(f"{k}: {a} → {b}" for k, (a, b) in pair.setting_diff.items())
             parts += [f"**Setting changes:** {diffs}", ""]
         parts += [f"- **FAIL** {line}" for line in _failures(pair)]
+        parts += [f"- **warning:** {w}" for w in pair.warnings]
         parts += [f"- note: {n}" for n in pair.notes]
-        if pair.notes or _failures(pair):
+        if pair.latency_rule:
+            parts.append(f"- {pair.latency_rule}")
+        if pair.notes or _failures(pair) or pair.warnings or pair.latency_rule:
             parts.append("")
         parts.append(md_table(METRIC_HEADERS, _metric_rows(pair)) if pair.metrics else "_no common suite metrics_")
         if pair.new_errors:
@@ -144,8 +147,11 @@ def comparison_html(comp: Comparison) -> str:
             )
         if _failures(pair):
             body.append("<ul class='bad'>" + "".join(f"<li>FAIL {esc(n)}</li>" for n in _failures(pair)) + "</ul>")
-        if pair.notes:
-            body.append("<ul>" + "".join(f"<li>{esc(n)}</li>" for n in pair.notes) + "</ul>")
+        lines = (
+            [f"warning: {w}" for w in pair.warnings] + list(pair.notes) + [pair.latency_rule] * bool(pair.latency_rule)
+        )
+        if lines:
+            body.append("<ul>" + "".join(f"<li>{esc(n)}</li>" for n in lines) + "</ul>")
         if pair.metrics:
             body.append(
                 df_html(pd.DataFrame(_metric_rows(pair), columns=METRIC_HEADERS).replace(r"\*\*", "", regex=True))

@@ -8,8 +8,9 @@ also fails the comparison (unless `fail_on_new_errors=False`).
 
 Nothing passes on no evidence: a side that is not `complete`, holds no samples or fewer than its suites hold at
 its limit, a suite whose content differs between the two, or no suite or answered sample in common is a
-*problem* that fails the comparison with its reason. Optional performance gates fail when the candidate's
-end-to-end latency median or peak memory exceeds `max_latency_ratio` / `max_memory_ratio` x the reference's.
+*problem* that fails the comparison with its reason. Performance gates fail when the candidate's end-to-end latency
+median or peak memory exceeds `max_latency_ratio` / `max_memory_ratio` x the reference's; latency is gated by
+default (`latency_gate`: the device's default ratio where the two runs' speed is comparable, stated either way).
 """
 
 from __future__ import annotations
@@ -20,13 +21,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from evalkit.errors import EvalkitError
-from evalkit.gates import describe_setting_diff, other_model, setting_diff
+from evalkit.gates import default_latency_ratio, describe_setting_diff, other_model, setting_diff
 from evalkit.records import Prediction
 from evalkit.records.facts import memory_key
+from evalkit.records.machine_load import speed_conditions_differ
 from evalkit.reports.baseline import load_run_or_baseline
 from evalkit.reports.common import MEMORY_KEYS, RunView, estimate, metric_info
 from evalkit.scoring.metrics import CIRCULAR_METRICS, circular_outcomes
-from evalkit.scoring.statistics import Estimate, paired_bootstrap_diff
+from evalkit.scoring.statistics import Estimate, bootstrap_mean_ci, paired_bootstrap_diff
 
 CHANGE_EPS = 1e-9
 
@@ -37,7 +39,7 @@ class MetricDiff:
     metric: str
     higher_is_better: bool | None
     gating: bool  # whether a regression on this metric can fail the comparison
-    reference: Estimate | None  # each run's own summary (all its successful samples)
+    reference: Estimate | None  # mean over the samples that succeeded in both runs (the pairs of `diff`)
     candidate: Estimate | None
     diff: Estimate  # paired mean of (candidate - reference) over common successful sample ids
     verdict: str  # "regression" | "improvement" | "no change" | "n/a"
@@ -88,6 +90,9 @@ class PairComparison:
     # Why the evidence is not enough: (suite, or None for the whole pair, one-line reason). Any problem fails.
     problems: list[tuple[str | None, str]] = field(default_factory=list)
     perf_failures: list[str] = field(default_factory=list)  # the performance gates that failed, one line each
+    latency_rule: str = ""  # the latency gate that applied ("latency gate: ... <= 1.5x ..."), or why none did
+    latency_limit: float | None = None  # the ratio the latency gate applied, None when latency was not gated
+    warnings: list[str] = field(default_factory=list)  # e.g. machine load too different for a speed comparison
     same_score_answers: int = 0  # samples whose answer text changed while every score stayed the same
 
     @property
@@ -189,6 +194,13 @@ def _metric_diffs(
                 pairs = [(_score(ri[k], metric), _score(ci[k], metric)) for k in keys]
             pairs = [(a, b) for a, b in pairs if not (math.isnan(a) or math.isnan(b))]
             diff = paired_bootstrap_diff([a for a, _ in pairs], [b for _, b in pairs])
+            # Both sides' means over the same paired samples, so that they agree with the paired difference (a
+            # baseline's whole-suite mean beside a limited run's would not); a metric without per-sample values
+            # (yes_no_f1) keeps each run's own estimate.
+            ref_est, cand_est = estimate(r_metrics[metric]), estimate(c_metrics[metric])
+            if pairs:
+                ref_est = bootstrap_mean_ci([a for a, _ in pairs])
+                cand_est = bootstrap_mean_ci([b for _, b in pairs])
             hib = metric_info(metric).higher_is_better
             verdict = _verdict(diff, hib)
             gating = metric in gate_metrics if gate_metrics else metric == primary
@@ -199,8 +211,8 @@ def _metric_diffs(
                     metric,
                     hib,
                     gating,
-                    estimate(r_metrics[metric]),
-                    estimate(c_metrics[metric]),
+                    ref_est,
+                    cand_est,
                     diff,
                     verdict,
                     fails,
@@ -288,7 +300,17 @@ def _notes(ref: RunView, cand: RunView) -> list[str]:
         notes.append(f"weights differ: {weights[0][:12]} vs {weights[1][:12]} (another checkpoint or revision)")
     ri, ci = _index(ref.samples), _index(cand.samples)
     if set(ri) != set(ci):
-        notes.append(f"{len(set(ri) & set(ci))} common samples ({len(ri)} in reference, {len(ci)} in candidate)")
+        only_ref, only_cand = sorted(set(ri) - set(ci)), sorted(set(ci) - set(ri))
+
+        def named(keys: list[tuple[str, str]]) -> str:
+            listed = ", ".join(f"{suite}/{sample_id}" for suite, sample_id in keys[:5])
+            return f"{len(keys)} ({listed}{' ...' if len(keys) > 5 else ''})" if keys else "0"
+
+        notes.append(
+            f"means are over the {len(set(ri) & set(ci))} samples both runs hold ({len(ri)} in reference, "
+            f"{len(ci)} in candidate); unpaired: {named(only_ref)} in the reference only, {named(only_cand)} in the "
+            "candidate only"
+        )
     return notes
 
 
@@ -330,6 +352,48 @@ def _model_problems(ref: RunView, cand: RunView, allow_other_model: bool) -> lis
     """A reference of another model or revision judges nothing about this one, unless asked to (allow_other_model)."""
     differs = None if allow_other_model else other_model(ref.setting, cand.setting, f"the reference {ref.label}")
     return [(None, f"{differs} (--allow-other-model compares them anyway)")] if differs else []
+
+
+def _hardware(view: RunView) -> str:
+    env = view.record.provenance.get("environment") or {}
+    kind = _device_kind(view)
+    return str(env.get("gpu_name") if kind == "cuda" else env.get("cpu")) if env else "unknown"
+
+
+def _device_kind(view: RunView) -> str:
+    return "cuda" if str(view.setting.get("device", "")).startswith("cuda") else "cpu"
+
+
+def latency_gate(ref: RunView, cand: RunView, explicit: float | None) -> tuple[float | None, str, list[str]]:
+    """The latency ratio to gate on (None: not gated), the rule in words, and warnings about the comparison.
+
+    `--max-latency-ratio` always gates. Without it the default ratio of the device kind gates (DEFAULT_LATENCY_RATIO),
+    but only where a speed comparison means something: same device kind and hardware, and on the CPU both runs'
+    machine load recorded and comparable (evalkit.records.machine_load)."""
+    loads = [v.record.performance.get("machine_load") for v in (ref, cand)]
+    void = speed_conditions_differ(*loads)
+    warnings = [f"speed comparison void: {void}"] if void else []
+    if explicit is not None:
+        return (
+            explicit,
+            f"latency gate: end-to-end median <= {explicit:g}x the reference (--max-latency-ratio)",
+            warnings,
+        )
+    kinds, hardware = [_device_kind(v) for v in (ref, cand)], [_hardware(v) for v in (ref, cand)]
+    why = None
+    if kinds[0] != kinds[1]:
+        why = f"the runs ran on different devices ({kinds[0]} vs {kinds[1]})"
+    elif hardware[0] != hardware[1]:
+        why = f"the runs ran on different hardware ({hardware[0]} vs {hardware[1]})"
+    elif void:
+        why = void
+    elif kinds[0] == "cpu" and not all(loads):
+        missing = " and ".join(v.label for v, load in zip((ref, cand), loads, strict=True) if not load)
+        why = f"no machine load recorded in {missing} (a CPU timing depends on what else ran)"
+    if why:
+        return None, f"latency not gated: {why}; --max-latency-ratio R gates it anyway", warnings
+    ratio = default_latency_ratio(kinds[0])
+    return ratio, f"latency gate: end-to-end median <= {ratio:g}x the reference (default on {kinds[0]})", warnings
 
 
 def _perf_failures(
@@ -415,6 +479,7 @@ def compare_views(
     check_gate_metrics(reference, others, metrics)
     pairs = []
     for cand in others:
+        latency_limit, latency_rule, warnings = latency_gate(reference, cand, max_latency_ratio)
         changes, new_errors, same_score = _changes(reference, cand)
         diffs = _metric_diffs(reference, cand, threshold, metrics)
         notes = _notes(reference, cand)
@@ -432,8 +497,11 @@ def compare_views(
                 fail_on_new_errors=fail_on_new_errors,
                 problems=_problems(reference, cand, diffs, bool(metrics))
                 + _model_problems(reference, cand, allow_other_model),
-                perf_failures=_perf_failures(reference, cand, max_latency_ratio, max_memory_ratio),
+                perf_failures=_perf_failures(reference, cand, latency_limit, max_memory_ratio),
                 same_score_answers=same_score,
+                latency_rule=latency_rule,
+                latency_limit=latency_limit,
+                warnings=warnings,
             )
         )
     return Comparison(reference=reference, pairs=pairs, threshold=threshold)

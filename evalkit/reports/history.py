@@ -82,8 +82,23 @@ def _groups(df: pd.DataFrame) -> pd.DataFrame:
     letters = {k: _letter(i) for i, k in enumerate(dict.fromkeys(keys))}
     df["group"] = keys.map(letters)
     df["setting_key"] = df["dtype"].astype(str) + "/" + df["attn"].astype(str) + "/" + df["device"].astype(str)
-    df["trend"] = df["group"] + ": " + df["setting_key"]  # one plot line each
+    # One plot line each, labelled with what tells the groups apart: besides dtype/attn/device, the comparability
+    # keys that take more than one value in this history (two groups must never share a legend label).
+    varying = [
+        k for k in COMPARABLE if k not in ("model", "dtype", "attn", "device") and df[k].astype(str).nunique() > 1
+    ]
+    extra = (
+        df[varying]
+        .astype(str)
+        .apply(lambda row: "".join(f" {TREND_LABELS.get(k, k)}={row[k]}" for k in varying), axis=1)
+        if varying
+        else ""
+    )
+    df["trend"] = df["group"] + ": " + df["setting_key"] + extra
     return df
+
+
+TREND_LABELS = {"num_crops": "crops", "max_new_tokens": "tokens", "suites": "suites#"}
 
 
 def _letter(i: int) -> str:

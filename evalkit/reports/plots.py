@@ -190,6 +190,19 @@ def diff_plot(rows: list[tuple[str, float, float, float, bool]]) -> str | None:
     return to_data_uri(fig)
 
 
+_MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
+
+
+def trend_colors(n: int) -> list:
+    """`n` colours, all different: the report palette while it lasts, then evenly spaced hues (a history with many
+    groups must not draw two of them in one colour)."""
+    if n <= len(_COLORS):
+        return _COLORS[:n]
+    import matplotlib
+
+    return [matplotlib.colormaps["hsv"](i / n) for i in range(n)]
+
+
 def history_plot(df, score_columns: list[str]) -> str | None:
     """Score, latency and memory by revision/date, one line per trend: runs comparable with each other
     (evalkit.reports.history.COMPARABLE); a run that differs in limit, crops, budget or suites is another line."""
@@ -203,8 +216,9 @@ def history_plot(df, score_columns: list[str]) -> str | None:
     axes = fig.subplots(len(panels), 1, sharex=True, squeeze=False)[:, 0]
     x_labels = list(dict.fromkeys(df["point"]))
     x_of = {p: i for i, p in enumerate(x_labels)}
+    key = "trend" if "trend" in df else "setting_key"
+    colors = trend_colors(df[key].nunique())
     for ax, (col, title) in zip(axes, panels, strict=True):
-        key = "trend" if "trend" in df else "setting_key"
         for i, (setting, group) in enumerate(df.groupby(key, sort=True)):
             xs = [x_of[p] for p in group["point"]]
             ys = group[col].astype(float).tolist()
@@ -216,9 +230,11 @@ def history_plot(df, score_columns: list[str]) -> str | None:
                 hi = [
                     hi - y if not math.isnan(hi) else 0 for y, hi in zip(ys, group[hi_col].astype(float), strict=True)
                 ]
-                ax.errorbar(xs, ys, yerr=[lo, hi], marker="o", capsize=3, color=_COLORS[i % 8], label=setting)
+                ax.errorbar(
+                    xs, ys, yerr=[lo, hi], marker=_MARKERS[i % len(_MARKERS)], capsize=3, color=colors[i], label=setting
+                )
             else:
-                ax.plot(xs, ys, marker="o", color=_COLORS[i % 8], label=setting)
+                ax.plot(xs, ys, marker=_MARKERS[i % len(_MARKERS)], color=colors[i], label=setting)
         ax.set_title(title, fontsize=9)
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7)

@@ -100,7 +100,10 @@ def recorded_config(run_dir: Path, record: RunRecord, overrides: dict) -> EvalCo
     if not record.config:
         raise ConfigError(f"{run_dir / RUN_FILE}: no recorded config (the run was not started by `python -m evalkit`)")
     try:
-        merged = OmegaConf.merge(OmegaConf.structured(EvalConfig), record.config)
+        config = dict(record.config)
+        if config.get("limit") and "limit_mode" not in config:
+            config["limit_mode"] = "head"  # recorded before limit_mode: its limit took the first N samples
+        merged = OmegaConf.merge(OmegaConf.structured(EvalConfig), config)
         for key, value in overrides.items():
             merged[key] = value
         return OmegaConf.to_object(merged)

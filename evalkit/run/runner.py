@@ -20,6 +20,7 @@ import torch
 from tqdm import tqdm
 
 from evalkit.config.settings import EvalConfig, RuntimeConfig
+from evalkit.data.sampling import select
 from evalkit.data.suites import Sample, Suite, resolve_suites
 from evalkit.errors import EvalkitError, OutputError, UnsupportedSettingError
 from evalkit.phi3v import engine
@@ -37,6 +38,7 @@ from evalkit.records import (
     write_skipped_run,
 )
 from evalkit.records.lock import lock_run_dir
+from evalkit.records.machine_load import MachineLoad
 from evalkit.reports import write_run_reports
 from evalkit.run import distributed, interrupt, sharded_run
 from evalkit.run.batching import check_context, estimate_prompt_tokens
@@ -124,10 +126,16 @@ def _extra(runtime: RuntimeConfig) -> dict:
     return {"warmup": runtime.warmup, "repeats": runtime.repeats, "batch_size": runtime.batch_size}
 
 
-def _performance(everything, new, loaded: LoadedModel, runtime: RuntimeConfig, state: RunState, memory) -> dict:
-    """`performance` over `everything` (a resumed run's earlier samples included); the loop, load time and memory
-    are this process's (`new`: what it answered)."""
-    extra = {**_extra(runtime), "harness": state.loop_figures(runtime.mode, new).to_dict()}
+def _performance(
+    everything, new, loaded: LoadedModel, runtime: RuntimeConfig, state: RunState, memory, machine_load: dict
+) -> dict:
+    """`performance` over `everything` (a resumed run's earlier samples included); the loop, load time, memory and
+    machine load are this process's (`new`: what it answered)."""
+    extra = {
+        **_extra(runtime),
+        "harness": state.loop_figures(runtime.mode, new).to_dict(),
+        "machine_load": machine_load,
+    }
     extra["fingerprint_s"] = loaded.fingerprint_s
     extra["decode"] = decoder_for(loaded.model, graph=runtime.compile).stats(since=state.decode_start)
     ok = [p for p in new if not p.failed]
@@ -139,11 +147,14 @@ def _performance(everything, new, loaded: LoadedModel, runtime: RuntimeConfig, s
     return summarize_performance(everything, load_s=loaded.load_s, memory_mb=memory, extra=extra)
 
 
-def _evaluate(cfg: EvalConfig, loaded: LoadedModel, batches, state: RunState, writer, new: list, show: bool) -> dict:
+def _evaluate(
+    cfg: EvalConfig, loaded: LoadedModel, batches, state: RunState, writer, new: list, show: bool
+) -> tuple[dict, dict]:
     """Warm up, then answer `batches` into `writer` (each prediction also appended to `new`), stopping between
-    batches on a pending signal. Returns the memory figures of the evaluation."""
+    batches on a pending signal. Returns the memory figures of the evaluation and the machine's load meanwhile."""
     rt = cfg.runtime
-    with MemoryTracker(loaded.device) as memory, interrupt.answering_batches():  # a first signal finishes the batch
+    # a first signal finishes the batch (answering_batches); the machine's load is recorded beside the timings
+    with MemoryTracker(loaded.device) as memory, MachineLoad() as machine, interrupt.answering_batches():
         warm_up(loaded, batches, rt)
         interrupt.check()
         bars: dict[str, tqdm] = {}
@@ -168,7 +179,7 @@ def _evaluate(cfg: EvalConfig, loaded: LoadedModel, batches, state: RunState, wr
                 bar.close()
         state.clock.stop()
         state.energy = energy.stop()
-    return memory.to_dict()
+    return memory.to_dict(), machine.to_dict()
 
 
 def shard(loaded: LoadedModel, items: Sequence[Item], dist: distributed.Dist) -> list[Item]:
@@ -266,7 +277,8 @@ def run(
     interrupt.check()  # stopped while loading: nothing was evaluated, no run directory is made
     # One Item per selected sample (prompt and budget made once), checked against the model's context before any
     # record exists.
-    items = make_items(loaded.processor, selected_samples(suites, cfg.limit), cfg.runtime)
+    samples = selected_samples(suites, cfg.limit, cfg.limit_mode, cfg.limit_seed)
+    items = make_items(loaded.processor, samples, cfg.runtime)
     context = getattr(loaded.model.config, "max_position_embeddings", None)
     check_context(loaded.processor, context, items, fixed=cfg.runtime.max_new_tokens is not None)
     # After the load: a failed load leaves no empty directory.
@@ -288,8 +300,8 @@ def run(
 
         def evaluate_into(writer) -> dict:
             """Answer this process's batches into `writer`; returns its own performance."""
-            memory = _evaluate(cfg, loaded, batches, state, writer, new, show)
-            return _performance(new, new, loaded, rt, state, memory)
+            memory, machine_load = _evaluate(cfg, loaded, batches, state, writer, new, show)
+            return _performance(new, new, loaded, rt, state, memory, machine_load)
 
         if dist.enabled:
             job = sharded_run.ShardedJob(cfg, dist, run_dir, record, done, order, str(loaded.device))
@@ -301,16 +313,19 @@ def run(
             _reports_when_stopped(cfg, run_dir),
             RunWriter(run_dir, record, existing=done if resume else None) as writer,
         ):
-            memory = _evaluate(cfg, loaded, batches, state, writer, new, show)
-            performance = _performance(writer.predictions, new, loaded, rt, state, memory)
+            memory, machine_load = _evaluate(cfg, loaded, batches, state, writer, new, show)
+            performance = _performance(writer.predictions, new, loaded, rt, state, memory, machine_load)
             record = writer.finish(performance, order=order)
         if cfg.reports:
             write_run_reports(run_dir)
         return RunResult(run_dir, record)
 
 
-def selected_samples(suites: Sequence[Suite], limit: int | None) -> list[Sample]:
-    return [s for suite in suites for s in (suite.samples[:limit] if limit else suite.samples)]
+def selected_samples(
+    suites: Sequence[Suite], limit: int | None, mode: str = "stratified", seed: int = 0
+) -> list[Sample]:
+    """Each suite's samples, at most `limit` of each (evalkit.data.sampling: stratified by default, or the first N)."""
+    return [s for suite in suites for s in select(suite.samples, limit, mode, seed, key=suite.name)]
 
 
 def _skipped(cfg: EvalConfig, dist: distributed.Dist, record: RunRecord, exc: UnsupportedSettingError) -> RunResult:
