@@ -42,7 +42,7 @@ def test_sdpa_cudnn_is_refused_on_the_cpu_in_one_line(tiny_checkpoint, capsys):
     args = ["--model", str(tiny_checkpoint), "--prompt", "hi", "--attn", "sdpa_cudnn", "--device", "cpu"]
     assert generate.main(args) == 3
     assert capsys.readouterr().err == (
-        "evalkit.cli.generate: error: sdpa_cudnn: PyTorch's cuDNN attention kernel runs on CUDA only (this run is on the "
+        "evalkit generate: error: sdpa_cudnn: PyTorch's cuDNN attention kernel runs on CUDA only (this run is on the "
         "CPU)\n"
     )
 
