@@ -11,9 +11,9 @@ import numpy as np
 import psutil
 import pytest
 
+from evalkit.phi3v.timing import GenerationTiming
 from evalkit.records import SAMPLES_FILE, Prediction, RunRecord, RunWriter, summarize_performance
 from evalkit.run.measure import (
-    GenerationTiming,
     LoopClock,
     MemoryTracker,
     RequestTiming,

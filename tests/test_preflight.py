@@ -129,7 +129,7 @@ def test_a_suite_option_unquoted_for_hydra_is_one_line_with_the_form_that_works(
         f"in the shell write: '{working}'"
     )
     # The form it shows gets past the parser: what is left is this file's own problem (no rows).
-    with pytest.raises(SuiteError, match="schema=ocrbench: no rows"):
+    with pytest.raises(SuiteError, match="schema=ocrbench: the file has no rows below its header"):
         preflight([working, "limit=1"], say=lambda line: None)
 
 

@@ -35,7 +35,7 @@ from transformers.masking_utils import create_causal_mask
 from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
 
 from evalkit.errors import ConfigError, UnsupportedSettingError
-from evalkit.run.measure import GenerationTiming, Mark, synchronize
+from evalkit.phi3v.timing import GenerationTiming, Mark, synchronize
 
 # Capacity buckets: prompt + new tokens rounded up to a multiple of this, so prompts of similar length share one
 # cache allocation and one compiled graph.

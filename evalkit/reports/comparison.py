@@ -21,12 +21,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from evalkit.errors import EvalkitError
-from evalkit.gates import default_latency_ratio, describe_setting_diff, other_model, setting_diff
+from evalkit.gates import describe_setting_diff, setting_diff
 from evalkit.records import Prediction
-from evalkit.records.facts import memory_key
-from evalkit.records.machine_load import speed_conditions_differ
 from evalkit.reports.baseline import load_run_or_baseline
-from evalkit.reports.common import MEMORY_KEYS, RunView, estimate, metric_info
+from evalkit.reports.common import RunView, estimate, metric_info
+from evalkit.reports.comparison_checks import (
+    check_gate_metrics,
+    check_number,
+    index_samples,
+    model_problems,
+    notes_on,
+    problems_of,
+)
+from evalkit.reports.speed_comparison import PerfRatio, latency_gate, perf_failures, perf_ratios
 from evalkit.scoring.metrics import CIRCULAR_METRICS, circular_outcomes
 from evalkit.scoring.statistics import Estimate, bootstrap_mean_ci, paired_bootstrap_diff
 
@@ -61,20 +68,6 @@ class SampleChange:
     candidate_error: str | None
     reference_scores: dict[str, float]
     candidate_scores: dict[str, float]
-
-
-@dataclass
-class PerfRatio:
-    measure: str
-    unit: str
-    reference: float
-    candidate: float
-
-    @property
-    def ratio(self) -> float:
-        if math.isnan(self.reference) or math.isnan(self.candidate) or self.reference == 0:
-            return math.nan
-        return self.candidate / self.reference
 
 
 @dataclass
@@ -144,10 +137,6 @@ class Comparison:
         return any(p.failed for p in self.pairs)
 
 
-def _index(samples: list[Prediction]) -> dict[tuple[str, str], Prediction]:
-    return {(p.suite, p.sample_id): p for p in samples}
-
-
 def _score(p: Prediction | None, metric: str | None) -> float:
     if p is None or metric is None or p.failed:
         return math.nan
@@ -178,7 +167,7 @@ def _verdict(diff: Estimate, higher_is_better: bool | None) -> str:
 def _metric_diffs(
     ref: RunView, cand: RunView, threshold: float, gate_metrics: Sequence[str] | None
 ) -> list[MetricDiff]:
-    ri, ci = _index(ref.samples), _index(cand.samples)
+    ri, ci = index_samples(ref.samples), index_samples(cand.samples)
     out = []
     ref_summary, cand_summary = ref.summary, cand.summary
     for suite in sorted(set(ref_summary) & set(cand_summary)):
@@ -235,7 +224,7 @@ def _scores_differ(a: dict[str, float], b: dict[str, float]) -> list[str]:
 def _changes(ref: RunView, cand: RunView) -> tuple[list[SampleChange], list[str], int]:
     """Samples whose failure or scores changed (worst first), newly failing ids, and how many changed only their
     answer text: those are counted, not listed, since no score moved."""
-    ri, ci = _index(ref.samples), _index(cand.samples)
+    ri, ci = index_samples(ref.samples), index_samples(cand.samples)
     changes, new_errors, same_score = [], [], 0
     for key in sorted(set(ri) & set(ci)):
         a, b = ri[key], ci[key]
@@ -277,191 +266,6 @@ def _changes(ref: RunView, cand: RunView) -> tuple[list[SampleChange], list[str]
     return changes, new_errors, same_score
 
 
-def _perf(ref: RunView, cand: RunView) -> list[PerfRatio]:
-    rows = [
-        PerfRatio(f"latency {ph} median", "ms", ref.latency_median(ph), cand.latency_median(ph))
-        for ph in ("end_to_end", "prefill", "decode")
-    ]
-    rows.append(PerfRatio("decode speed median", "tokens/s", ref.tokens_per_s, cand.tokens_per_s))
-    load = [v.record.performance.get("load_s") for v in (ref, cand)]
-    rows.append(PerfRatio("model load", "s", *(math.nan if x is None else float(x) for x in load)))
-    rows += [PerfRatio(f"memory {k}", "MiB", ref.memory_mb(k), cand.memory_mb(k)) for k in MEMORY_KEYS]
-    return [r for r in rows if not (math.isnan(r.reference) and math.isnan(r.candidate))]
-
-
-def _notes(ref: RunView, cand: RunView) -> list[str]:
-    notes = []
-    for suite in sorted(set(ref.record.suites) | set(cand.record.suites)):
-        a, b = ref.record.suites.get(suite), cand.record.suites.get(suite)
-        if a is None or b is None:
-            notes.append(f"suite {suite} only in {ref.label if b is None else cand.label}")
-    weights = [(v.record.provenance.get("weights") or {}).get("sha256") for v in (ref, cand)]
-    if all(weights) and weights[0] != weights[1]:
-        notes.append(f"weights differ: {weights[0][:12]} vs {weights[1][:12]} (another checkpoint or revision)")
-    ri, ci = _index(ref.samples), _index(cand.samples)
-    if set(ri) != set(ci):
-        only_ref, only_cand = sorted(set(ri) - set(ci)), sorted(set(ci) - set(ri))
-
-        def named(keys: list[tuple[str, str]]) -> str:
-            listed = ", ".join(f"{suite}/{sample_id}" for suite, sample_id in keys[:5])
-            return f"{len(keys)} ({listed}{' ...' if len(keys) > 5 else ''})" if keys else "0"
-
-        notes.append(
-            f"means are over the {len(set(ri) & set(ci))} samples both runs hold ({len(ri)} in reference, "
-            f"{len(ci)} in candidate); unpaired: {named(only_ref)} in the reference only, {named(only_cand)} in the "
-            "candidate only"
-        )
-    return notes
-
-
-def _problems(
-    ref: RunView, cand: RunView, metrics: list[MetricDiff], explicit_metrics: bool
-) -> list[tuple[str | None, str]]:
-    problems = ref.evidence_problems() + cand.evidence_problems()
-    common = sorted(set(ref.record.suites) & set(cand.record.suites))
-    if not common:
-        problems.append(
-            (
-                None,
-                f"no suite in common ({ref.label}: {sorted(ref.record.suites)}; "
-                f"{cand.label}: {sorted(cand.record.suites)})",
-            )
-        )
-    for suite in common:
-        a, b = ref.record.suites[suite].get("content_hash"), cand.record.suites[suite].get("content_hash")
-        if a != b:
-            problems.append(
-                (
-                    suite,
-                    f"suite {suite!r} content differs ({a} vs {b}): the scores are not comparable; "
-                    "re-record the baseline",
-                )
-            )
-        gated = [m for m in metrics if m.suite == suite and m.gating]
-        # With --metric, suites that do not score the named metrics are not gated; without it each suite's
-        # primary metric must be there.
-        missing = not gated and not explicit_metrics and suite in ref.summary and suite in cand.summary
-        if missing or any(m.diff.n == 0 for m in gated):
-            problems.append((suite, f"suite {suite!r}: no gated metric over a sample answered in both runs"))
-    if common and explicit_metrics and not any(m.gating for m in metrics):
-        problems.append((None, "none of the --metric names is scored in a suite both runs hold"))
-    return problems
-
-
-def _model_problems(ref: RunView, cand: RunView, allow_other_model: bool) -> list[tuple[str | None, str]]:
-    """A reference of another model or revision judges nothing about this one, unless asked to (allow_other_model)."""
-    differs = None if allow_other_model else other_model(ref.setting, cand.setting, f"the reference {ref.label}")
-    return [(None, f"{differs} (--allow-other-model compares them anyway)")] if differs else []
-
-
-def _hardware(view: RunView) -> str:
-    env = view.record.provenance.get("environment") or {}
-    kind = _device_kind(view)
-    return str(env.get("gpu_name") if kind == "cuda" else env.get("cpu")) if env else "unknown"
-
-
-def _device_kind(view: RunView) -> str:
-    return "cuda" if str(view.setting.get("device", "")).startswith("cuda") else "cpu"
-
-
-def latency_gate(ref: RunView, cand: RunView, explicit: float | None) -> tuple[float | None, str, list[str]]:
-    """The latency ratio to gate on (None: not gated), the rule in words, and warnings about the comparison.
-
-    `--max-latency-ratio` always gates. Without it the default ratio of the device kind gates (DEFAULT_LATENCY_RATIO),
-    but only where a speed comparison means something: same device kind and hardware, and on the CPU both runs'
-    machine load recorded and comparable (evalkit.records.machine_load)."""
-    loads = [v.record.performance.get("machine_load") for v in (ref, cand)]
-    void = speed_conditions_differ(*loads)
-    warnings = [f"speed comparison void: {void}"] if void else []
-    if explicit is not None:
-        return (
-            explicit,
-            f"latency gate: end-to-end median <= {explicit:g}x the reference (--max-latency-ratio)",
-            warnings,
-        )
-    kinds, hardware = [_device_kind(v) for v in (ref, cand)], [_hardware(v) for v in (ref, cand)]
-    why = None
-    if kinds[0] != kinds[1]:
-        why = f"the runs ran on different devices ({kinds[0]} vs {kinds[1]})"
-    elif hardware[0] != hardware[1]:
-        why = f"the runs ran on different hardware ({hardware[0]} vs {hardware[1]})"
-    elif void:
-        why = void
-    elif kinds[0] == "cpu" and not all(loads):
-        missing = " and ".join(v.label for v, load in zip((ref, cand), loads, strict=True) if not load)
-        why = f"no machine load recorded in {missing} (a CPU timing depends on what else ran)"
-    if why:
-        return None, f"latency not gated: {why}; --max-latency-ratio R gates it anyway", warnings
-    ratio = default_latency_ratio(kinds[0])
-    return ratio, f"latency gate: end-to-end median <= {ratio:g}x the reference (default on {kinds[0]})", warnings
-
-
-def _perf_failures(
-    ref: RunView, cand: RunView, max_latency_ratio: float | None, max_memory_ratio: float | None
-) -> list[str]:
-    out = []
-    if max_latency_ratio is not None:
-        a, b = ref.latency_median("end_to_end"), cand.latency_median("end_to_end")
-        if math.isnan(a) or math.isnan(b) or a <= 0:
-            out.append(
-                "latency gate: no end-to-end latency median in "
-                + (ref.label if math.isnan(a) or a <= 0 else cand.label)
-            )
-        elif b / a > max_latency_ratio:
-            out.append(
-                f"latency gate: end-to-end median {b:.1f} ms vs {a:.1f} ms = {b / a:.2f}x the reference "
-                f"(limit {max_latency_ratio:g}x)"
-            )
-    if max_memory_ratio is not None:
-        device = (
-            "cuda"
-            if not (math.isnan(ref.memory_mb("peak_allocated")) or math.isnan(cand.memory_mb("peak_allocated")))
-            else "cpu"
-        )
-        key = memory_key(
-            device, ref.record.performance.get("memory_mb") or {}, cand.record.performance.get("memory_mb") or {}
-        )
-        if math.isnan(ref.memory_mb(key)) or math.isnan(cand.memory_mb(key)):
-            key = None
-        if key is None:
-            out.append("memory gate: no memory figure (peak_allocated, rss_growth or peak_rss) in both runs")
-        else:
-            a, b = ref.memory_mb(key), cand.memory_mb(key)
-            if a > 0 and b / a > max_memory_ratio:
-                out.append(
-                    f"memory gate: {key} {b:.0f} MiB vs {a:.0f} MiB = {b / a:.2f}x the reference (limit {max_memory_ratio:g}x)"
-                )
-    return out
-
-
-def check_gate_metrics(reference: RunView, others: Sequence[RunView], metrics: Sequence[str] | None) -> None:
-    """Refuse (EvalkitError, exit 2) a --metric that no registry or summary knows, or that no compared run scores:
-    a misspelt gate must not silently gate nothing."""
-    if not metrics:
-        return
-    try:
-        from evalkit.scoring.metrics import METRICS
-
-        known = set(METRICS)
-    except ImportError:  # pragma: no cover - evalkit.scoring.metrics is part of the package
-        known = set()
-    scored = {m for view in (reference, *others) for s in view.summary.values() for m in (s.get("metrics") or {})}
-    for name in metrics:
-        if name not in known | scored:
-            raise EvalkitError(f"--metric {name!r}: unknown metric (known: {', '.join(sorted(known | scored))})")
-        if name not in scored:
-            raise EvalkitError(
-                f"--metric {name!r}: no compared run scores it (scored: {', '.join(sorted(scored)) or 'nothing'})"
-            )
-
-
-def _check_number(name: str, value: float | None, *, positive: bool) -> None:
-    if value is None:
-        return
-    if not math.isfinite(value) or value < 0 or (positive and value == 0):
-        raise EvalkitError(f"{name} must be a finite number {'> 0' if positive else '>= 0'}, got {value}")
-
-
 def compare_views(
     reference: RunView,
     others: Sequence[RunView],
@@ -473,16 +277,16 @@ def compare_views(
     max_memory_ratio: float | None = None,
     allow_other_model: bool = False,
 ) -> Comparison:
-    _check_number("threshold", threshold, positive=False)
-    _check_number("max_latency_ratio", max_latency_ratio, positive=True)
-    _check_number("max_memory_ratio", max_memory_ratio, positive=True)
+    check_number("threshold", threshold, positive=False)
+    check_number("max_latency_ratio", max_latency_ratio, positive=True)
+    check_number("max_memory_ratio", max_memory_ratio, positive=True)
     check_gate_metrics(reference, others, metrics)
     pairs = []
     for cand in others:
         latency_limit, latency_rule, warnings = latency_gate(reference, cand, max_latency_ratio)
         changes, new_errors, same_score = _changes(reference, cand)
         diffs = _metric_diffs(reference, cand, threshold, metrics)
-        notes = _notes(reference, cand)
+        notes = notes_on(reference, cand)
         if same_score:
             notes.append(f"{same_score} samples answer differently with the same scores (not listed as changed)")
         pairs.append(
@@ -492,12 +296,12 @@ def compare_views(
                 metrics=diffs,
                 changes=changes,
                 new_errors=new_errors,
-                perf=_perf(reference, cand),
+                perf=perf_ratios(reference, cand),
                 notes=notes,
                 fail_on_new_errors=fail_on_new_errors,
-                problems=_problems(reference, cand, diffs, bool(metrics))
-                + _model_problems(reference, cand, allow_other_model),
-                perf_failures=_perf_failures(reference, cand, latency_limit, max_memory_ratio),
+                problems=problems_of(reference, cand, diffs, bool(metrics))
+                + model_problems(reference, cand, allow_other_model),
+                perf_failures=perf_failures(reference, cand, latency_limit, max_memory_ratio),
                 same_score_answers=same_score,
                 latency_rule=latency_rule,
                 latency_limit=latency_limit,
@@ -520,7 +324,7 @@ def compare(
     """Compare paths[0] (run dir or baseline file) with each of paths[1:]."""
     if len(paths) < 2:
         raise EvalkitError("compare needs at least two runs or baselines (the first is the reference)")
-    _check_number("threshold", threshold, positive=False)
+    check_number("threshold", threshold, positive=False)
     views = [load_run_or_baseline(Path(p)) for p in paths]
     return compare_views(
         views[0],

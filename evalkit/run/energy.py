@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import torch
 
-from evalkit.run.measure import synchronize
+from evalkit.phi3v.timing import synchronize
 
 
 @dataclass

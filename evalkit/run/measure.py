@@ -31,37 +31,12 @@ from dataclasses import dataclass
 import psutil
 import torch
 
+from evalkit.phi3v.timing import GenerationTiming, Mark, synchronize
 from evalkit.scoring.statistics import Stats
 
 MB = 1024**2
 log = logging.getLogger(__name__)
 _timed = threading.local()
-
-
-class _Mark:
-    """A point in time: a recorded CUDA event, or a perf_counter reading."""
-
-    def __init__(self, device: torch.device):
-        if device.type == "cuda":
-            self.event = torch.cuda.Event(enable_timing=True)
-            self.event.record(torch.cuda.current_stream(device))
-            self.t = None
-        else:
-            self.event = None
-            self.t = time.perf_counter()
-
-    def ms_until(self, later: _Mark) -> float:
-        if self.event is not None:
-            return float(self.event.elapsed_time(later.event))
-        return (later.t - self.t) * 1000.0
-
-
-Mark = _Mark  # public name for code that times its own phases (evalkit.phi3v.decode)
-
-
-def synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 @contextlib.contextmanager
@@ -76,18 +51,6 @@ def timed_region():
 
 def in_timed_region() -> bool:
     return getattr(_timed, "depth", 0) > 0
-
-
-@dataclass(frozen=True)
-class GenerationTiming:
-    prefill_ms: float  # time to first token: image encoding + prompt forward pass
-    decode_ms: float  # every later step, up to the generation returning
-    steps: int  # forward passes: tokens generated per row, including steps run past the last stop token
-
-    @property
-    def decode_tokens_per_s(self) -> float | None:
-        # The first token comes out of the prefill; the decode phase produced the other steps - 1.
-        return (self.steps - 1) / (self.decode_ms / 1000.0) if self.steps > 1 and self.decode_ms > 0 else None
 
 
 @dataclass(frozen=True)
@@ -132,11 +95,11 @@ class LatencyTracker:
 
     @contextlib.contextmanager
     def track(self, phase: str):
-        start = _Mark(self.device)
+        start = Mark(self.device)
         try:
             yield
         finally:
-            end = _Mark(self.device)
+            end = Mark(self.device)
             synchronize(self.device)
             self.samples[phase].append(start.ms_until(end))
 
