@@ -176,6 +176,31 @@ def test_cli_sweep_runs_every_setting_and_writes_side_by_side_report(tmp_path, m
     assert "flash_attention_2" in report and "bfloat16" in report and "CUDA" in report
 
 
+def test_a_sweep_over_attention_settings_loads_the_model_once(tmp_path, monkeypatch):
+    """-m runtime.attn=eager,sdpa,sdpa_math in one process: one load, two attention switches, each run recording
+    whether its model was reused; the answers are those of each setting loaded alone."""
+    from evalkit.phi3v import engine
+
+    monkeypatch.chdir(tmp_path)
+    quick = ["runtime.device=cpu", "runtime.num_crops=1", "runtime.max_new_tokens=3", "runtime.warmup=0",
+             "suites=[ocr]", "limit=2", f"cache_dir={tmp_path}/cache", "progress=false", "reports=false"]  # fmt: skip
+    before = dict(engine.COUNTS)
+    argv = ["-m", "runtime.attn=eager,sdpa,sdpa_math", *quick, f"output_dir={tmp_path}/sweep-runs",
+            f"hydra.sweep.dir={tmp_path}/sweep"]  # fmt: skip
+    assert cli.main(argv) == app.EXIT_OK
+    assert engine.COUNTS["loads"] - before["loads"] == 1 and engine.COUNTS["switches"] - before["switches"] == 2
+    swept = {r.setting["attn"]: (r, p) for r, p in (load_run(d) for d in (tmp_path / "sweep-runs").glob("*/*"))}
+    assert {a: r.performance["model_reused"] for a, (r, _) in swept.items()} == {
+        "eager": False, "sdpa": True, "sdpa_math": True,
+    }  # fmt: skip
+    for attn, (_, predictions) in swept.items():
+        assert cli.main([f"runtime.attn={attn}", *quick, f"output_dir={tmp_path}/alone-{attn}"]) == app.EXIT_OK
+        (alone_dir,) = (tmp_path / f"alone-{attn}").glob("*/*")
+        alone = load_run(alone_dir)[1]
+        assert [p.answer_token_ids for p in predictions] == [p.answer_token_ids for p in alone], attn
+        assert load_run(alone_dir)[0].performance["model_reused"] is False
+
+
 def test_per_sample_budgets_and_batches_equal_batch_size_one(tmp_path):
     """Each sample generates up to its own budget from its labels; a batch with mixed budgets gives every sample
     the tokens it gets alone (cut to its budget), and the record says whether the answer was cut off."""

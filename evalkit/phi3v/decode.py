@@ -400,3 +400,8 @@ def decoder_for(model, *, graph: bool = False) -> GreedyDecoder:
     if graph not in per_model:
         per_model[graph] = GreedyDecoder(model, graph=graph)
     return per_model[graph]
+
+
+def forget_decoders(model) -> None:
+    """Drop the model's decoders (their caches and compiled steps), e.g. after its attention implementation changed."""
+    _decoders.pop(model, None)

@@ -69,9 +69,10 @@ class RunResult:
         return self.record.n_errors
 
 
-def load(cfg: EvalConfig) -> LoadedModel:
-    """The model of `cfg` through the one engine, on this process's device (under torchrun: cuda:LOCAL_RANK)."""
-    return engine.load(cfg.model, cfg.runtime, cfg.cache_dir, place=distributed.current().place)
+def load(cfg: EvalConfig, *, keep: bool = False) -> LoadedModel:
+    """The model of `cfg` through the one engine, on this process's device (under torchrun: cuda:LOCAL_RANK);
+    `keep`: a sweep's job, whose model may serve the next job with another attention setting (engine.load)."""
+    return engine.load(cfg.model, cfg.runtime, cfg.cache_dir, place=distributed.current().place, keep=keep)
 
 
 def _record(cfg: EvalConfig, suites: Sequence[Suite], config_dict: dict) -> RunRecord:
@@ -137,6 +138,7 @@ def _performance(
         "machine_load": machine_load,
     }
     extra["fingerprint_s"] = loaded.fingerprint_s
+    extra["model_reused"] = loaded.reused  # load_s is then the attention switch, not a load
     extra["decode"] = decoder_for(loaded.model, graph=runtime.compile).stats(since=state.decode_start)
     ok = [p for p in new if not p.failed]
     window = state.energy or EnergyWindow(None, None, None, None, "no evaluation loop ran")
@@ -253,6 +255,7 @@ def run(
     loaded: LoadedModel | None = None,
     allow_skip: bool | None = None,
     resume: ResumePoint | None = None,
+    keep_model: bool = False,
 ) -> RunResult:
     """Evaluate one setting and write its run directory (records, then reports).
 
@@ -269,7 +272,7 @@ def run(
     distributed.setup(dist, sharded_run.coordination_device(cfg.runtime.device))
     try:
         if loaded is None:
-            loaded = load(cfg)
+            loaded = load(cfg, keep=keep_model)
     except UnsupportedSettingError as exc:
         if resume is not None or not (cfg.allow_skip if allow_skip is None else allow_skip):
             raise
