@@ -193,7 +193,7 @@ def test_a_signal_during_start_up_is_one_line_and_exit_130(tmp_path, monkeypatch
         os.kill(os.getpid(), signal.SIGINT)
         pytest.fail("the signal stops evalkit at once")
 
-    monkeypatch.setattr(cli, "preflight", interrupted_preflight)
+    monkeypatch.setattr(app, "preflight", interrupted_preflight)
     assert _main(tmp_path) == 130
     assert capsys.readouterr().err.strip() == "evalkit: stopped by SIGINT"
     assert run_dirs(tmp_path) == [] and signal.getsignal(signal.SIGINT) is signal.default_int_handler

@@ -565,3 +565,43 @@ def test_printed_resume_commands_are_shell_quoted(tmp_path):
                                 cwd=tmp_path, capture_output=True, text=True, check=True)  # fmt: skip
         assert echoed.stdout == f"resume={run_dir}\n" and not (tmp_path / "pwned").exists()
     assert resume_command(tmp_path / "plain", 1) == f"python -m evalkit resume={tmp_path / 'plain'}"
+
+
+# ------------------------------------------------------------------------ performance parts that merge themselves
+
+
+def test_loop_figures_merge_as_one_loop():
+    from evalkit.records import LoopFigures
+
+    a = LoopFigures("latency", wall_s=10.0, busy_s=10.0, generate_s=8.0, requests=4, compiled_requests=0,
+                    answered=4, generated_tokens=40)  # fmt: skip
+    b = LoopFigures("latency", wall_s=12.0, busy_s=12.0, generate_s=6.0, requests=3, compiled_requests=1,
+                    answered=3, generated_tokens=20)  # fmt: skip
+    merged = LoopFigures.merge([a, b]).to_dict()
+    assert merged["wall_s"] == 12.0 and merged["requests"] == 7 and merged["compiled_requests"] == 1
+    assert merged["overhead"] == pytest.approx(1 - 14 / 22)  # the ranks' loop time not spent generating
+    assert merged["samples_per_s"] == pytest.approx(7 / 12) and merged["generated_tokens_per_s"] == pytest.approx(5)
+    assert LoopFigures.merge([a]).to_dict() == a.to_dict()
+
+
+def test_memory_decode_and_energy_merge_across_ranks():
+    from evalkit.records import merged_decode, merged_energy, merged_memory
+
+    assert merged_memory([{"peak_rss": 10.0, "rss_growth": 2.0}, {"peak_rss": 12.0}]) == {
+        "peak_rss": 12.0, "rss_growth": 2.0,
+    }  # fmt: skip
+    decode = merged_decode([
+        {"loop": "compiled", "graphs": 2, "recompiles": 1, "graph_breaks": 0, "requests": 5, "cache_allocations": 2},
+        {"loop": "compiled", "graphs": 1, "recompiles": 0, "graph_breaks": 0, "requests": 4, "cache_allocations": 1},
+    ])  # fmt: skip
+    assert decode["loop"] == "compiled" and (decode["graphs"], decode["recompiles"], decode["requests"]) == (3, 1, 9)
+    energy = merged_energy(
+        [{"joules": 30.0, "total_joules": 50.0, "idle_w": 60.0, "window_s": 5.0, "source": "NVML"},
+         {"joules": 10.0, "total_joules": 20.0, "idle_w": 60.0, "window_s": 7.0, "source": "NVML"}],
+        decoded_tokens=80, samples=4,
+    )  # fmt: skip
+    assert (energy["joules"], energy["window_s"], energy["j_per_decoded_token"]) == (40.0, 7.0, 0.5)
+    unknown = merged_energy([{"joules": 30.0}, {"joules": None, "reason": "nvidia-ml-py is not installed"}], 80, 4)
+    assert unknown["joules"] is None and unknown["j_per_sample"] is None  # never a partial sum read as the whole
+    assert unknown["reason"] == "nvidia-ml-py is not installed"
+    assert merged_decode([None, {}]) is None and merged_energy([], 1, 1) is None

@@ -258,7 +258,7 @@ def test_a_full_disk_is_one_line_a_failed_run_and_resume_recovers(tmp_path, caps
     monkeypatch.setattr(os, "write", write)
     argv = ["suites=[ocr,compare]", "limit=2", "runtime.device=cpu", "runtime.num_crops=1", "runtime.max_new_tokens=3",
             "runtime.warmup=0", f"output_dir={tmp_path}/runs", f"cache_dir={tmp_path}/cache", "progress=false"]  # fmt: skip
-    assert cli.main(argv) == cli.EXIT_USER_ERROR
+    assert cli.main(argv) == app.EXIT_USER_ERROR
     err = capsys.readouterr().err.strip()
     (run_dir,) = list((tmp_path / "runs").glob("*/*"))
     assert len(err.splitlines()) == 1 and err.startswith(f"evalkit: error: {run_dir}/samples.jsonl: cannot write")
@@ -277,7 +277,7 @@ def test_a_full_disk_is_one_line_a_failed_run_and_resume_recovers(tmp_path, caps
         real_add(self, prediction)
 
     monkeypatch.setattr(runner.RunWriter, "add", add)
-    assert cli.main([f"resume={run_dir}"]) == cli.EXIT_OK
+    assert cli.main([f"resume={run_dir}"]) == app.EXIT_OK
     record, predictions = load_run(run_dir)
     assert record.status == "complete" and len(predictions) == 4 and held == [True, True]
 
@@ -288,7 +288,7 @@ def test_token_budgets_are_checked_against_the_context(tmp_path, capsys, monkeyp
     sample, before any run directory exists."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(runner, "load", lambda cfg: pytest.fail("the model must not be loaded"))
-    assert cli.main(["runtime.max_new_tokens=1000000000", f"output_dir={tmp_path}/runs"]) == cli.EXIT_USER_ERROR
+    assert cli.main(["runtime.max_new_tokens=1000000000", f"output_dir={tmp_path}/runs"]) == app.EXIT_USER_ERROR
     err = capsys.readouterr().err.strip()
     assert err == (
         "evalkit: error: runtime.max_new_tokens=1000000000: must be below 131,072, the context of the largest"
@@ -298,7 +298,7 @@ def test_token_budgets_are_checked_against_the_context(tmp_path, capsys, monkeyp
     monkeypatch.chdir(tmp_path)
     argv = ["suites=[ocr]", "limit=1", "runtime.device=cpu", "runtime.num_crops=1", "runtime.max_new_tokens=131000",
             f"output_dir={tmp_path}/runs", f"cache_dir={tmp_path}/cache", "progress=false"]  # fmt: skip
-    assert cli.main(argv) == cli.EXIT_USER_ERROR
+    assert cli.main(argv) == app.EXIT_USER_ERROR
     err = capsys.readouterr().err.strip()
     first = resolve_suites(["ocr"])[0].samples[0]
     assert len(err.splitlines()) == 1 and err.startswith(f"evalkit: error: sample ocr/{first.id}: its prompt of ")

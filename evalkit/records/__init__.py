@@ -25,7 +25,14 @@ from evalkit.records.schema import (
     json_safe,
     utc_now,
 )
-from evalkit.records.summaries import LoopFigures, merged_memory, summarize, summarize_performance
+from evalkit.records.summaries import (
+    LoopFigures,
+    merged_decode,
+    merged_energy,
+    merged_memory,
+    summarize,
+    summarize_performance,
+)
 
 __all__ = [
     "PHASES",
@@ -44,6 +51,8 @@ __all__ = [
     "json_safe",
     "load_run",
     "make_run_dir",
+    "merged_decode",
+    "merged_energy",
     "merged_memory",
     "read_json_object",
     "read_predictions",

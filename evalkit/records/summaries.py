@@ -173,3 +173,42 @@ def merged_memory(parts: Iterable[dict]) -> dict:
             if value is not None:
                 merged[key] = max(merged.get(key, value), value)
     return merged
+
+
+DECODE_COUNTS = ("cache_allocations", "requests", "graphs", "graph_breaks", "recompiles")
+
+
+def merged_decode(parts: Sequence[dict]) -> dict | None:
+    """`performance.decode` of several ranks as one: the loop's settings of the first, its counts summed (each rank
+    compiles its own graphs)."""
+    parts = [p for p in parts if p]
+    if not parts:
+        return None
+    return {**parts[0], **{key: sum(int(p.get(key) or 0) for p in parts) for key in DECODE_COUNTS}}
+
+
+def merged_energy(parts: Sequence[dict], decoded_tokens: int, samples: int) -> dict | None:
+    """`performance.energy` of several ranks (each its own GPU) as one: joules summed over the ranks, the longest
+    window, per-token and per-sample figures over the merged run. Null with the reasons when a rank has no figure
+    (a sum with a rank missing would read as less energy, not as unknown)."""
+    parts = [p for p in parts if p]
+    if not parts:
+        return None
+    missing = [p.get("reason") or "no figure" for p in parts if p.get("joules") is None]
+    joules = None if missing else sum(p["joules"] for p in parts)
+
+    def total(key: str) -> float | None:
+        values = [p.get(key) for p in parts]
+        return None if any(v is None for v in values) else sum(values)
+
+    windows = [p["window_s"] for p in parts if p.get("window_s") is not None]
+    out = {
+        "joules": joules, "total_joules": total("total_joules"), "idle_w": total("idle_w"),
+        "window_s": max(windows) if windows else None,
+        "j_per_decoded_token": joules / decoded_tokens if joules is not None and decoded_tokens else None,
+        "j_per_sample": joules / samples if joules is not None and samples else None,
+        "source": parts[0].get("source"), "ranks": len(parts),
+    }  # fmt: skip
+    if missing:
+        out["reason"] = "; ".join(sorted(set(missing)))
+    return out

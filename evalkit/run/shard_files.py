@@ -26,6 +26,8 @@ from evalkit.records import (
     LoopFigures,
     Prediction,
     RecordWarning,
+    merged_decode,
+    merged_energy,
     merged_memory,
     read_predictions,
     summarize_performance,
@@ -107,9 +109,14 @@ def merged_status(outcomes: Sequence[RankOutcome]) -> tuple[str, str | None]:
 def merged_performance(predictions: Sequence[Prediction], outcomes: Sequence[RankOutcome], extra: dict) -> dict:
     """`performance` of the merged run: latency and token statistics over every batch of every rank (batch ids are
     unique across ranks), the largest load time and per-process memory peak of any rank (each rank is its own
-    process on its own device, so the largest is what one device must hold), the merged loop, and each rank's own
-    figures under `ranks`."""
-    harness = LoopFigures.merge([o.loop for o in outcomes if o.loop is not None]).to_dict()
+    process on its own device, so the largest is what one device must hold), the merged loop, decode counts and
+    energy, and each rank's own figures under `ranks`."""
+    loop = LoopFigures.merge([o.loop for o in outcomes if o.loop is not None])
+    harness = loop.to_dict()
+    merged = {
+        "decode": merged_decode([o.performance.get("decode") for o in outcomes]),
+        "energy": merged_energy([o.performance.get("energy") for o in outcomes], loop.generated_tokens, loop.answered),
+    }
     ranks = [
         {"rank": o.rank, "host": o.host, "device": o.device, "status": o.status, **o.performance} for o in outcomes
     ]
@@ -119,5 +126,11 @@ def merged_performance(predictions: Sequence[Prediction], outcomes: Sequence[Ran
             (o.performance["load_s"] for o in outcomes if o.performance.get("load_s") is not None), default=None
         ),
         memory_mb=merged_memory(o.performance.get("memory_mb") or {} for o in outcomes),
-        extra={**extra, "harness": harness, "world_size": len(outcomes), "ranks": ranks},
+        extra={
+            **extra,
+            **{k: v for k, v in merged.items() if v is not None},
+            "harness": harness,
+            "world_size": len(outcomes),
+            "ranks": ranks,
+        },  # fmt: skip
     )
