@@ -296,7 +296,7 @@ def test_token_budgets_are_checked_against_the_context(tmp_path, capsys, monkeyp
     )
     monkeypatch.undo()
     monkeypatch.chdir(tmp_path)
-    argv = ["suites=[ocr]", "limit=1", "runtime.device=cpu", "runtime.num_crops=1", "runtime.max_new_tokens=131000",
+    argv = ["suites=[ocr]", "limit=1", "limit_mode=head", "runtime.device=cpu", "runtime.num_crops=1", "runtime.max_new_tokens=131000",
             f"output_dir={tmp_path}/runs", f"cache_dir={tmp_path}/cache", "progress=false"]  # fmt: skip
     assert cli.main(argv) == app.EXIT_USER_ERROR
     err = capsys.readouterr().err.strip()
