@@ -9,6 +9,7 @@ from evalkit.gates import describe_setting_diff, quality
 from evalkit.reports.baseline import load_run_or_baseline
 from evalkit.reports.common import primary_metric
 from evalkit.reports.comparison import compare_views
+from evalkit.reports.verdicts import metric_fields
 
 pytestmark = pytest.mark.quality
 
@@ -38,12 +39,7 @@ def test_quality_against_baseline(bench, setting, suite):
     gated = next((m for m in pair.metrics if m.suite == suite and m.gating), None)
     if gated is not None:
         bench.detail(
-            metric=gated.metric,
-            reference=gated.reference.mean if gated.reference else None,
-            candidate=gated.candidate.mean if gated.candidate else None,
-            difference=gated.diff.mean,
-            interval=(gated.diff.low, gated.diff.high),
-            n=gated.diff.n,
+            **metric_fields(gated),
             tolerance=f"fails when the paired 95% CI excludes 0 on the worse side and |diff| > {opts.quality_tolerance:g}",
             message=f"{gated.verdict} against {path.name}",
         )

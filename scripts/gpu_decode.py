@@ -27,12 +27,10 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from evalkit.config.settings import ModelConfig, RuntimeConfig  # noqa: E402
 from evalkit.errors import UnsupportedSettingError  # noqa: E402
-from evalkit.phi3v import Phi3VProcessor, build_prompt, load_model  # noqa: E402
-from evalkit.phi3v.checkpoints import cached_checkpoint  # noqa: E402
+from evalkit.phi3v import Phi3VProcessor, build_prompt, engine  # noqa: E402
 from evalkit.phi3v.decode import GreedyDecoder, dynamo_counts, graph_unsupported_reason  # noqa: E402
-from evalkit.phi3v.engine import hash_cache_file  # noqa: E402
-from evalkit.phi3v.hub import weights_fingerprint  # noqa: E402
 from evalkit.phi3v.loading import resolve_device, set_attention  # noqa: E402
 from evalkit.run.energy import EnergyMeter  # noqa: E402
 from evalkit.run.provenance import environment  # noqa: E402
@@ -56,18 +54,7 @@ def make_inputs(processor: Phi3VProcessor, lengths: list[int], seed: int = 0) ->
         rows.append(ids[:-6] + rng.integers(100, 32000, length - len(ids)).tolist() + ids[-6:])
         pixels.append(x["pixel_values"])
         sizes.append(x["image_sizes"])
-    width = max(lengths)
-    input_ids = torch.full((len(rows), width), processor.pad_token_id)
-    mask = torch.zeros((len(rows), width), dtype=torch.int64)
-    for i, row in enumerate(rows):
-        input_ids[i, width - len(row) :] = torch.tensor(row)
-        mask[i, width - len(row) :] = 1
-    return {
-        "input_ids": input_ids,
-        "attention_mask": mask,
-        "pixel_values": torch.cat(pixels),
-        "image_sizes": torch.cat(sizes),
-    }
+    return {**processor.left_pad(rows), "pixel_values": torch.cat(pixels), "image_sizes": torch.cat(sizes)}
 
 
 def _on(device: torch.device, inputs: dict) -> dict:
@@ -181,15 +168,15 @@ def main(argv: list[str] | None = None) -> int:
             return True
         return False
 
-    path = cached_checkpoint(Path(args.cache_dir).expanduser(), args.size)
-    start = time.perf_counter()
-    model = load_model(path, dtype=args.dtype, attn_implementation="sdpa", device=device, masked=True)
-    processor = Phi3VProcessor.from_pretrained(path, num_crops=args.num_crops)
-    result["load_s"] = time.perf_counter() - start
-    start = time.perf_counter()
-    result["weights_sha256"] = weights_fingerprint(path, hash_cache_file(args.cache_dir))["sha256"]
-    result["fingerprint_s"] = time.perf_counter() - start
-    result["model"] = {"path": str(path), "size": args.size, "dtype": args.dtype,
+    # The engine every run loads through; batch_size > 1: the model is loaded for masked (left-padded) batches.
+    model_cfg = ModelConfig(name=f"phi3v-{args.size}", random=args.size)
+    runtime = RuntimeConfig(device=str(device), dtype=args.dtype, attn="sdpa", batch_size=max(2, args.batch),
+                            num_crops=args.num_crops)  # fmt: skip
+    loaded = engine.load(model_cfg, runtime, args.cache_dir)
+    model, processor = loaded.model, loaded.processor
+    result["load_s"], result["fingerprint_s"] = loaded.load_s, loaded.fingerprint_s
+    result["weights_sha256"] = loaded.weights["sha256"]
+    result["model"] = {"path": str(loaded.source.path), "size": args.size, "dtype": args.dtype,
                        "parameters": sum(p.numel() for p in model.parameters())}  # fmt: skip
     gb_s, how = measure_copy_bandwidth(device)
     result["copy_bandwidth"] = {"gb_s": gb_s, "how": how}

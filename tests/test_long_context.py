@@ -124,18 +124,8 @@ def _long_inputs(processor: Phi3VProcessor, lengths: list[int]) -> dict:
         rows.append(ids[:-6] + filler + ids[-6:])  # inside the question, before "<|end|>\n<|assistant|>\n"
         pixel_values.append(x["pixel_values"])
         image_sizes.append(x["image_sizes"])
-    width = max(lengths)
-    input_ids = torch.full((len(rows), width), processor.pad_token_id)
-    mask = torch.zeros((len(rows), width), dtype=torch.int64)
-    for i, row in enumerate(rows):
-        input_ids[i, width - len(row) :] = torch.tensor(row)
-        mask[i, width - len(row) :] = 1
-    return {
-        "input_ids": input_ids,
-        "attention_mask": mask,
-        "pixel_values": torch.cat(pixel_values),
-        "image_sizes": torch.cat(image_sizes),
-    }
+    batch = processor.left_pad(rows)
+    return {**batch, "pixel_values": torch.cat(pixel_values), "image_sizes": torch.cat(image_sizes)}
 
 
 BATCHES = {"batch1": [LONGEST], "left-padded-batch2": [LONGEST, LONGEST - 90]}

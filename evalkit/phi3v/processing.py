@@ -266,17 +266,21 @@ class Phi3VProcessor:
             else:
                 rows.append(self.encode_prompt(prompt, []))
 
+        out = self.left_pad(rows)
+        if all_images:
+            out["pixel_values"] = torch.cat([x.pixel_values for x in all_images])
+            out["image_sizes"] = torch.cat([x.image_sizes for x in all_images])
+        return out
+
+    def left_pad(self, rows: Sequence[Sequence[int]]) -> dict[str, torch.Tensor]:
+        """Token id rows as one batch, LEFT-padded with pad_token_id: input_ids and attention_mask (0 on padding)."""
         width = max(len(r) for r in rows)
         input_ids = torch.full((len(rows), width), self.pad_token_id, dtype=torch.int64)
         attention_mask = torch.zeros((len(rows), width), dtype=torch.int64)
         for i, row in enumerate(rows):
             input_ids[i, width - len(row) :] = torch.tensor(row, dtype=torch.int64)
             attention_mask[i, width - len(row) :] = 1
-        out = {"input_ids": input_ids, "attention_mask": attention_mask}
-        if all_images:
-            out["pixel_values"] = torch.cat([x.pixel_values for x in all_images])
-            out["image_sizes"] = torch.cat([x.image_sizes for x in all_images])
-        return out
+        return {"input_ids": input_ids, "attention_mask": attention_mask}
 
     def decode(self, token_ids: Sequence[int] | torch.Tensor, skip_special_tokens: bool = True) -> str:
         """Token ids (list or 1-D tensor) -> text."""

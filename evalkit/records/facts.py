@@ -2,14 +2,16 @@
 decided here once, so that a report only renders them.
 
 - `random_weights`: whether the run's model is known to have random weights (its quality scores are noise);
-- `memory_key`: which memory figure judges a setting (what the memory gate compares and the reports show).
+- `memory_key`: which memory figure judges a setting (what the memory gate compares and the reports show);
+- `repeated_samples`: the samples a record holds more than once ("complete" means every selected sample once).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
-from evalkit.records.schema import RunRecord
+from evalkit.records.schema import Prediction, RunRecord
 
 # The file `evalkit make-checkpoint` writes into every checkpoint it makes (evalkit.phi3v.checkpoints).
 CHECKPOINT_MARKER = "evalkit-checkpoint.json"
@@ -48,3 +50,15 @@ def memory_key(device: str, *memory: dict) -> str:
 def record_memory_key(record: RunRecord) -> str:
     """`memory_key` of one run, from its own device and memory figures."""
     return memory_key(str(record.setting.get("device") or "cpu"), record.performance.get("memory_mb") or {})
+
+
+def repeated_samples(predictions: Iterable[Prediction]) -> list[tuple[str, str]]:
+    """The (suite, sample_id) pairs recorded more than once, in the order of their first repeat."""
+    seen: set[tuple[str, str]] = set()
+    repeated: list[tuple[str, str]] = []
+    for p in predictions:
+        key = (p.suite, p.sample_id)
+        if key in seen and key not in repeated:
+            repeated.append(key)
+        seen.add(key)
+    return repeated

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from evalkit.config import file_slug
 from evalkit.errors import EvalkitError, OutputError
+from evalkit.records.facts import repeated_samples
 from evalkit.records.schema import (
     RUN_FILE,
     SAMPLES_FILE,
@@ -277,14 +278,9 @@ def selection_problem(
     predictions: Iterable[Prediction], selected: Iterable[tuple[str, str]], limit: int = 5
 ) -> str | None:
     """Why `predictions` are not every selected (suite, sample_id) exactly once, naming the ids; None when they are."""
-    wanted = set(selected)
-    seen: set[tuple[str, str]] = set()
-    repeated: list[tuple[str, str]] = []
-    for p in predictions:
-        key = (p.suite, p.sample_id)
-        if key in seen and key not in repeated:
-            repeated.append(key)
-        seen.add(key)
+    predictions = list(predictions)
+    wanted, seen = set(selected), {(p.suite, p.sample_id) for p in predictions}
+    repeated = repeated_samples(predictions)
 
     def ids(keys) -> str:
         keys = list(keys)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.records import Prediction, RunRecord, atomic_write_text, summarize
+from evalkit.records.facts import repeated_samples
 from evalkit.scoring.metrics import METRICS, primary_metric_for
 from evalkit.scoring.statistics import Estimate
 
@@ -170,13 +171,9 @@ def distinct_ids(samples: list[Prediction]) -> dict[str, set[str]]:
 
 def duplicate_ids(samples: list[Prediction]) -> dict[str, list[str]]:
     """suite -> the sample ids recorded more than once (in order of first repeat); only suites that have any."""
-    seen: set[tuple[str, str]] = set()
     out: dict[str, list[str]] = {}
-    for p in samples:
-        key = (p.suite, p.sample_id)
-        if key in seen and p.sample_id not in out.get(p.suite, []):
-            out.setdefault(p.suite, []).append(p.sample_id)
-        seen.add(key)
+    for suite, sample_id in repeated_samples(samples):
+        out.setdefault(suite, []).append(sample_id)
     return out
 
 

@@ -104,6 +104,19 @@ def verdicts_markdown(verdicts: Sequence[Verdict], title: str = "evalkit gates")
     return "\n".join([head, "", md_table(headers, rows) if rows else "_no gate ran_", ""])
 
 
+def metric_fields(m) -> dict:
+    """A verdict's numbers from a comparison's MetricDiff: the metric, both sides' means over the paired samples,
+    the paired difference with its interval, and how many pairs it rests on."""
+    return {
+        "metric": m.metric,
+        "reference": m.reference.mean if m.reference else None,
+        "candidate": m.candidate.mean if m.candidate else None,
+        "difference": m.diff.mean,
+        "interval": (m.diff.low, m.diff.high),
+        "n": m.diff.n,
+    }
+
+
 def comparison_verdicts(comp) -> list[Verdict]:
     """The verdicts of an `evalkit compare` (evalkit.reports.comparison.Comparison): one per gated metric and suite,
     one per refused piece of evidence, newly failing samples and performance gate."""
@@ -125,12 +138,7 @@ def comparison_verdicts(comp) -> list[Verdict]:
                     label,
                     "fail" if m.fails or m.verdict == "n/a" else "pass",  # n/a: no pair, no evidence
                     suite=m.suite,
-                    metric=m.metric,
-                    reference=m.reference.mean if m.reference else None,
-                    candidate=m.candidate.mean if m.candidate else None,
-                    difference=m.diff.mean,
-                    interval=(m.diff.low, m.diff.high),
-                    n=m.diff.n,
+                    **metric_fields(m),
                     tolerance=rule,
                     message="no sample answered in both runs" if m.verdict == "n/a" else m.verdict,
                 )

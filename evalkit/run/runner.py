@@ -132,21 +132,24 @@ def _performance(
 ) -> dict:
     """`performance` over `everything` (a resumed run's earlier samples included); the loop, load time, memory and
     machine load are this process's (`new`: what it answered)."""
+    loop = state.loop_figures(runtime.mode, new)
+    window = state.energy or EnergyWindow(None, None, None, None, "no evaluation loop ran")
     extra = {
         **_extra(runtime),
-        "harness": state.loop_figures(runtime.mode, new).to_dict(),
+        "harness": loop.to_dict(),
         "machine_load": machine_load,
+        "fingerprint_s": loaded.fingerprint_s,
+        "model_reused": loaded.reused,
+        "decode": decoder_for(loaded.model, graph=runtime.compile).stats(since=state.decode_start),
+        "energy": window.to_dict(loop.generated_tokens, loop.answered),
     }
-    extra["fingerprint_s"] = loaded.fingerprint_s
-    extra["model_reused"] = loaded.reused  # load_s is then the attention switch, not a load
-    extra["decode"] = decoder_for(loaded.model, graph=runtime.compile).stats(since=state.decode_start)
-    ok = [p for p in new if not p.failed]
-    window = state.energy or EnergyWindow(None, None, None, None, "no evaluation loop ran")
-    extra["energy"] = window.to_dict(sum(p.tokens.get("generated", 0) for p in ok), len(ok))
+    if loaded.reused:  # this run loaded nothing: its load_s stays null and the attention switch is named as such
+        extra["attention_switch_s"] = loaded.load_s
     rooftop = _roofline(loaded, runtime, state.figures)
     if rooftop is not None:
         extra["roofline"] = rooftop
-    return summarize_performance(everything, load_s=loaded.load_s, memory_mb=memory, extra=extra)
+    load_s = None if loaded.reused else loaded.load_s
+    return summarize_performance(everything, load_s=load_s, memory_mb=memory, extra=extra)
 
 
 def _evaluate(
